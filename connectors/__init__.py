@@ -1,0 +1,1 @@
+"""Connectors: one package per source system (API client + connector), on the interface in `base`."""

@@ -1,0 +1,89 @@
+"""The connector interface: what every source system implements.
+
+A connector does four things, each a method:
+
+- `pull(cursor, full=...)` reads new and changed records since `cursor` (or everything when `full`) and returns
+  them already translated to canonical fields as `MirrorRecord`s, plus the cursor to store *after* the records
+  are stored. It never writes state itself, so a failed pull leaves state as it was.
+- `contribute(records)` turns the mirror of the system's records into canonical objects (a partial
+  `Portfolio`). It is pure: no network.
+- `targets(records)` lists where governance values can be written back (one `WriteTarget` per project record),
+  with the values the source currently holds.
+- `apply(op)` performs one planned `WriteOp`; `recover(entry, records)` tells whether a write that was journalled
+  but not confirmed before a crash actually landed.
+
+Connectors raise only `hub.errors` exceptions (classified in `connectors.http`), and count their HTTP requests
+in `requests`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from hub.model import Portfolio
+from hub.state import JournalEntry, MirrorRecord
+
+
+@dataclass
+class PullResult:
+    system: str
+    records: list[MirrorRecord]  # changed records (incremental) or every record (full)
+    full: bool
+    cursor: dict
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WriteTarget:
+    """A record in a source system that carries the hub's governance values for one project."""
+
+    system: str
+    record: str
+    project: str
+    url: str | None
+    current: dict[str, Any]  # hub-owned field -> value as last read from the source
+    fields: tuple[str, ...]  # hub-owned fields this target supports
+    comment: bool = False  # supports a status-summary comment/message
+
+
+@dataclass
+class WriteOp:
+    """One write request: a set of field changes on one record, or one comment create/edit."""
+
+    system: str
+    record: str
+    project: str | None
+    op: str  # "fields" | "comment"
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
+    payload: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+class Connector(ABC):
+    system: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+
+    @abstractmethod
+    def pull(self, cursor: dict | None, *, full: bool) -> PullResult: ...
+
+    @abstractmethod
+    def contribute(self, records: list[MirrorRecord], *, as_of: datetime) -> Portfolio: ...
+
+    def targets(self, records: list[MirrorRecord]) -> list[WriteTarget]:
+        return []
+
+    def apply(self, op: WriteOp) -> dict[str, Any]:
+        raise NotImplementedError(f"{self.system} does not support write-back")
+
+    def recover(self, entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
+        """Return the write's result if the journalled write landed before a crash, else None."""
+        return None
+
+    def close(self) -> None:
+        return None

@@ -1,0 +1,153 @@
+"""A small Jira Cloud client on the `jira` library: every call classified and retried by the shared policy.
+
+The `jira` library does the HTTP (its session, auth and Cloud detection via serverInfo); this module adds what
+a sync needs around it: error classification into `hub.errors`, the shared tenacity policy (the library's own
+retry is switched off with `max_retries=0` so retries happen in one place), request counting, field discovery
+(display name -> id), token paging over `/rest/api/3/search/jql` that refuses a repeated token, and comment
+calls with Atlassian Document Format bodies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Callable, Iterator, TypeVar
+
+import requests
+from jira import JIRA, JIRAError
+
+from connectors.http import RetryPolicy, classify, classify_transport
+from hub.errors import ConnectorError, FatalError, RetriableError
+from hub.secrets import mask
+
+T = TypeVar("T")
+SYSTEM = "jira"
+
+
+class JiraClient:
+    def __init__(self, *, url: str, email: str, token: str, policy: RetryPolicy, timeout: float = 30.0,
+                 verify: bool = True):
+        self.url = url.rstrip("/")
+        self.policy = policy
+        self.requests: Counter[str] = Counter()
+        self._email = email
+
+        def connect() -> JIRA:
+            self.requests["GET serverInfo"] += 1
+            return JIRA(
+                server=self.url,
+                basic_auth=(email, token),
+                options={"rest_api_version": "3", "verify": verify,
+                         "headers": {"User-Agent": "pmo-hub"}},
+                max_retries=0,
+                timeout=timeout,
+                get_server_info=True,
+            )
+
+        self.jira: JIRA = self._call(connect, "connecting")
+
+    # ---- plumbing --------------------------------------------------------------------------------------
+    def _call(self, fn: Callable[[], T], action: str) -> T:
+        def attempt() -> T:
+            try:
+                return fn()
+            except JIRAError as e:
+                resp = getattr(e, "response", None)
+                headers = resp.headers if resp is not None else {}
+                detail = e.text or ""
+                if resp is not None:
+                    from connectors.http import error_detail
+
+                    detail = error_detail(resp) or detail
+                if e.status_code is None:
+                    raise RetriableError(f"jira: {action}: {mask(str(detail))[:200]}", system=SYSTEM) from e
+                raise classify(SYSTEM, e.status_code, url=e.url, detail=detail,
+                               retry_after=headers.get("Retry-After"), action=action) from e
+            except requests.RequestException as e:
+                raise classify_transport(SYSTEM, e, action=action) from e
+            except ValueError as e:  # a 2xx whose body is not JSON (proxy error page, truncated body)
+                raise RetriableError(f"jira: {action}: the response was not valid JSON", system=SYSTEM) from e
+
+        return self.policy.call(attempt)
+
+    def _json(self, method: str, path: str, *, action: str, params: dict | None = None,
+              body: Any = None, count_as: str | None = None) -> Any:
+        url = self.jira._get_url(path)
+
+        def go() -> Any:
+            self.requests[count_as or f"{method} {path.split('/')[0]}"] += 1
+            resp = self.jira._session.request(method, url, params=params,
+                                              data=json.dumps(body) if body is not None else None)
+            if resp.status_code == 204 or not resp.content:
+                return None
+            return resp.json()
+
+        return self._call(go, action)
+
+    # ---- reads -----------------------------------------------------------------------------------------
+    def myself(self) -> dict:
+        self.requests["GET myself"] += 1
+        return self._call(self.jira.myself, "reading the hub account's profile (myself)")
+
+    def fields(self) -> list[dict]:
+        self.requests["GET field"] += 1
+        return self._call(self.jira.fields, "listing fields")
+
+    def know_fields(self, ids: list[str]) -> None:
+        """Tell the library the field ids we search with, so it does not GET /field again to translate them.
+
+        `enhanced_search_issues` maps clause names to ids through a lazily loaded cache (one GET /field per
+        client); the connector already resolved display names to ids, so an identity map is exact.
+        """
+        self.jira._fields_cache_value = {fid: fid for fid in ids}
+
+    def search(self, jql: str, *, fields: list[str], expand: str | None, page_size: int) -> Iterator[list[dict]]:
+        """Yield pages of raw issues for `jql`, following nextPageToken; a repeated token is an error."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            def page(tok: str | None = token) -> dict:
+                self.requests["GET search/jql"] += 1
+                return self.jira.enhanced_search_issues(
+                    jql, nextPageToken=tok, maxResults=page_size, fields=list(fields), expand=expand,
+                    json_result=True)
+
+            data = self._call(page, "searching issues")
+            if not isinstance(data, dict) or not isinstance(data.get("issues"), list):
+                raise FatalError("jira: searching issues: the response has no 'issues' list", system=SYSTEM)
+            yield data["issues"]
+            token = data.get("nextPageToken")
+            if not token or data.get("isLast") is True:
+                return
+            if token in seen:
+                raise ConnectorError("jira: searching issues: the server repeated a page token (loop detected)",
+                                     system=SYSTEM)
+            seen.add(token)
+
+    def comments(self, key: str) -> list[dict]:
+        out: list[dict] = []
+        start = 0
+        while True:
+            data = self._json("GET", f"issue/{key}/comment", params={"startAt": start, "maxResults": 100},
+                              action=f"reading comments of {key}", count_as="GET issue/comment")
+            page = data.get("comments", [])
+            out.extend(page)
+            start += len(page)
+            if not page or start >= int(data.get("total", 0)):
+                return out
+
+    # ---- writes ----------------------------------------------------------------------------------------
+    def edit_fields(self, key: str, fields: dict[str, Any], *, notify: bool) -> None:
+        self._json("PUT", f"issue/{key}", params={"notifyUsers": str(notify).lower()}, body={"fields": fields},
+                   action=f"editing {key}", count_as="PUT issue")
+
+    def add_comment(self, key: str, adf: dict) -> dict:
+        return self._json("POST", f"issue/{key}/comment", body={"body": adf}, action=f"commenting on {key}",
+                          count_as="POST issue/comment")
+
+    def update_comment(self, key: str, comment_id: str, adf: dict) -> dict:
+        return self._json("PUT", f"issue/{key}/comment/{comment_id}", body={"body": adf},
+                          action=f"editing comment {comment_id} on {key}", count_as="PUT issue/comment")
+
+    def close(self) -> None:
+        self.jira.close()

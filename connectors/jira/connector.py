@@ -1,0 +1,687 @@
+"""The Jira connector: issues in, canonical portfolio out; governance fields and one summary comment back.
+
+Two models of "a project" (config `jira.project_model`):
+- "project": each Jira project is a PMO project; its issue of the mapping's project type (default "Project")
+  is the project record carrying the PMO fields; every other issue in the project belongs to it.
+- "issue": issues selected by `jira.record_jql` are project records (e.g. Epics or a "Project" type in one
+  shared Jira project); their children (`parent`) belong to them.
+
+Incremental pulls use `updated >= <cursor - overlap>` written in the hub account's profile time zone at minute
+precision (how Jira reads JQL dates); the sync de-duplicates on (key, updated), so the overlap costs a few
+repeated rows, never a skipped one. Field names in the mapping are resolved to ids through GET /field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date, datetime, timedelta, timezone
+from difflib import get_close_matches
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connectors.base import Connector, PullResult, WriteOp, WriteTarget
+from connectors.http import RetryPolicy
+from connectors.jira.client import JiraClient
+from hub.config import JiraSettings
+from hub.errors import ConfigError, ConnectorError, FatalError
+from hub.mapping import JiraMapping
+from hub.model import (
+    RAG, Action, Approval, Baseline, GateDecision, Governance, InitiationRequest, Milestone, Person, PhaseChange,
+    Portfolio, Project, RaidEntry, SourceRef, StatusReport, ValueChange, WorkItem,
+)
+from hub.state import JournalEntry, MirrorRecord
+
+SYSTEM = "jira"
+SYSTEM_FIELDS = ["summary", "issuetype", "status", "project", "parent", "priority", "assignee", "created",
+                 "updated", "duedate", "resolutiondate", "labels", "description"]
+COMMENT_MARKER = "Posted by pmo-hub"
+JIRA_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+
+def jql_quote(value: str) -> str:
+    """Quote a value for JQL so that no character in it can change the query."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def parse_jira_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    for fmt in (JIRA_TIME, "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    return datetime.fromisoformat(value)
+
+
+def adf_text(node: Any) -> str:
+    """Plain text of an Atlassian Document Format node (or the string itself for v2 bodies)."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict):
+        if node.get("type") == "text":
+            return node.get("text", "")
+        parts = [adf_text(c) for c in node.get("content", [])]
+        sep = "\n" if node.get("type") in ("doc", "bulletList", "orderedList") else ""
+        return sep.join(p for p in parts if p is not None)
+    if isinstance(node, list):
+        return "\n".join(adf_text(c) for c in node)
+    return str(node)
+
+
+def adf_doc(lines: list[str]) -> dict:
+    """An ADF document with one paragraph per line (text nodes: never interpreted as markup)."""
+    return {"type": "doc", "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": line}]} if line else
+                        {"type": "paragraph", "content": []} for line in lines]}
+
+
+def _plain(value: Any) -> Any:
+    """A Jira field value reduced to a plain value: option -> its value, user -> e-mail, doc -> text."""
+    if isinstance(value, dict):
+        if "value" in value:
+            return value["value"]
+        if "emailAddress" in value or "accountId" in value:
+            return (value.get("emailAddress") or value.get("accountId") or "").lower() or None
+        if value.get("type") == "doc":
+            return adf_text(value)
+        if "name" in value:
+            return value["name"]
+        return None
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Parser:
+    """Converts one issue's mapped fields to canonical values, recording unparseable ones in `invalid`."""
+
+    def __init__(self, key: str, raw_fields: dict, ids: dict[str, str], names: dict[str, str]):
+        self.key = key
+        self.raw = raw_fields
+        self.ids = ids
+        self.names = names
+        self.invalid: dict[str, str] = {}
+
+    def _get(self, mapped: str | None) -> Any:
+        if not mapped:
+            return None
+        return self.raw.get(self.ids[mapped])
+
+    def _bad(self, canonical: str, mapped: str, value: Any, expected: str) -> None:
+        self.invalid[canonical] = (f"Jira {self.key} field '{self.names.get(self.ids[mapped], mapped)}': "
+                                   f"{str(value)[:80]!r} is not {expected}")
+
+    def text(self, canonical: str, mapped: str | None) -> str | None:
+        v = _plain(self._get(mapped))
+        if v is None:
+            return None
+        if isinstance(v, list):
+            v = ", ".join(str(x) for x in v if x is not None)
+        s = str(v).strip()
+        return s or None
+
+    def user(self, canonical: str, mapped: str | None) -> str | None:
+        raw = self._get(mapped)
+        if isinstance(raw, dict):
+            return _plain(raw)
+        if isinstance(raw, str) and raw.strip():
+            return raw.strip().lower()
+        return None
+
+    def number(self, canonical: str, mapped: str | None) -> float | None:
+        v = _plain(self._get(mapped))
+        if v is None or v == "":
+            return None
+        if isinstance(v, bool):
+            self._bad(canonical, mapped, v, "a number")
+            return None
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            self._bad(canonical, mapped, v, "a number")
+            return None
+
+    def score(self, canonical: str, mapped: str | None) -> int | None:
+        v = self.number(canonical, mapped)
+        if v is None:
+            return None
+        if v != int(v) or not 1 <= v <= 5:
+            self._bad(canonical, mapped, v, "a whole number from 1 to 5")
+            return None
+        return int(v)
+
+    def day(self, canonical: str, mapped: str | None) -> date | None:
+        v = _plain(self._get(mapped))
+        if v is None or v == "":
+            return None
+        try:
+            return date.fromisoformat(str(v)[:10])
+        except ValueError:
+            self._bad(canonical, mapped, v, "a date (YYYY-MM-DD)")
+            return None
+
+    def rag(self, canonical: str, mapped: str | None) -> str | None:
+        v = self.text(canonical, mapped)
+        if v is None:
+            return None
+        low = v.lower()
+        for rag in ("green", "amber", "red"):
+            if low in (rag, rag[0]):
+                return rag
+        if low == "yellow":
+            return "amber"
+        self._bad(canonical, mapped, v, "a RAG value (Green, Amber or Red)")
+        return None
+
+    def flag(self, canonical: str, mapped: str | None) -> bool | None:
+        v = _plain(self._get(mapped))
+        if v is None or v == "" or v == []:
+            return None
+        if isinstance(v, list):
+            v = v[0] if v else None
+        if isinstance(v, bool):
+            return v
+        s = str(v).strip().lower()
+        if s in ("yes", "true", "y", "1", "escalated"):
+            return True
+        if s in ("no", "false", "n", "0"):
+            return False
+        self._bad(canonical, mapped, v, "yes or no")
+        return None
+
+
+class JiraConnector(Connector):
+    system: ClassVar[str] = SYSTEM
+    hub_owned: ClassVar[tuple[str, ...]] = ("governance",)
+
+    def __init__(self, settings: JiraSettings, mapping: JiraMapping, *, token: str, policy: RetryPolicy):
+        super().__init__()
+        self.settings = settings
+        self.mapping = mapping
+        self._token = token
+        self._policy = policy
+        self._client: JiraClient | None = None
+        self.field_ids: dict[str, str] = {}  # mapping name -> field id
+        self.field_names: dict[str, str] = {}  # field id -> display name
+        self.field_types: dict[str, str] = {}  # field id -> schema type
+        self.account_id: str | None = None
+
+    # ---- connection and field discovery ---------------------------------------------------------------
+    @property
+    def client(self) -> JiraClient:
+        if self._client is None:
+            self._client = JiraClient(url=self.settings.url, email=self.settings.email, token=self._token,
+                                      policy=self._policy, timeout=self.settings.timeout_s,
+                                      verify=self.settings.verify_tls)
+            self.requests = self._client.requests
+        return self._client
+
+    def mapping_hash(self) -> str:
+        blob = json.dumps([self.mapping.model_dump(), self.settings.project_model, self.settings.projects,
+                           self.settings.record_jql, self.settings.key_field], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _discover(self, cursor: dict | None) -> dict:
+        """Field ids, the account's time zone and id: from the cursor when the mapping is unchanged."""
+        if cursor and cursor.get("mapping_hash") == self.mapping_hash() and cursor.get("fields"):
+            meta = cursor
+        else:
+            me = self.client.myself()
+            fields = self.client.fields()
+            meta = {"tz": me.get("timeZone") or "UTC", "account_id": me.get("accountId"),
+                    **self._resolve_fields(fields), "mapping_hash": self.mapping_hash()}
+        self.field_ids = meta["fields"]
+        self.field_names = meta["names"]
+        self.field_types = meta["types"]
+        self.account_id = meta["account_id"]
+        return meta
+
+    def _resolve_fields(self, fields: list[dict]) -> dict:
+        by_name: dict[str, list[dict]] = {}
+        by_id = {f["id"]: f for f in fields}
+        for f in fields:
+            by_name.setdefault(f.get("name", ""), []).append(f)
+        wanted = set(self.mapping.field_names()) | set(SYSTEM_FIELDS)
+        if self.settings.key_field:
+            wanted.add(self.settings.key_field)
+        ids: dict[str, str] = {}
+        for name in sorted(wanted):
+            if name in by_id:
+                ids[name] = name
+                continue
+            m = re.fullmatch(r"cf\[(\d+)\]", name)
+            if m and f"customfield_{m.group(1)}" in by_id:
+                ids[name] = f"customfield_{m.group(1)}"
+                continue
+            matches = by_name.get(name, [])
+            if len(matches) == 1:
+                ids[name] = matches[0]["id"]
+            elif len(matches) > 1:
+                raise ConfigError(
+                    f"jira mapping: {len(matches)} Jira fields are named {name!r} "
+                    f"({', '.join(f['id'] for f in matches)}); put the one you mean in the mapping as its id")
+            else:
+                close = get_close_matches(name, list(by_name), n=5)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                raise ConfigError(f"jira mapping ({self.settings.mapping}): no field named {name!r} on "
+                                  f"{self.settings.url}.{hint} (GET /rest/api/3/field lists the site's fields)")
+        return {"fields": ids,
+                "names": {fid: by_id[fid].get("name", fid) for fid in ids.values()},
+                "types": {fid: (by_id[fid].get("schema") or {}).get("type", "string") for fid in ids.values()}}
+
+    # ---- pull ------------------------------------------------------------------------------------------
+    def _scope_jql(self) -> list[str]:
+        s = self.settings
+        if s.project_model == "project":
+            if s.projects:
+                return [f"project in ({', '.join(jql_quote(k) for k in s.projects)})"]
+            return [""]
+        return [f"({s.record_jql})"]
+
+    def _since_clause(self, since: datetime, tz: str) -> str:
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = timezone.utc
+        local = since.astimezone(zone) - timedelta(minutes=self.settings.overlap_minutes)
+        return f'updated >= {jql_quote(local.strftime("%Y-%m-%d %H:%M"))}'
+
+    def pull(self, cursor: dict | None, *, full: bool) -> PullResult:
+        meta = self._discover(cursor)
+        if cursor is None or cursor.get("mapping_hash") != meta["mapping_hash"]:
+            full = True
+        since = None if full else parse_jira_time(cursor.get("updated_max")) if cursor else None
+        if since is None:
+            full = True
+        field_list = sorted(set(self.field_ids.values()))
+        self.client.know_fields(field_list)
+        records: list[MirrorRecord] = []
+        max_updated = parse_jira_time(cursor.get("updated_max")) if cursor and not full else None
+
+        def run(jql_scope: str, parent_keys: dict[str, str] | None = None) -> list[dict]:
+            clauses = [c for c in (jql_scope, self._since_clause(since, meta["tz"]) if since else "") if c]
+            jql = " AND ".join(clauses) + " ORDER BY updated ASC, key ASC"
+            out = []
+            for page in self.client.search(jql, fields=field_list, expand="changelog",
+                                           page_size=self.settings.page_size):
+                out.extend(page)
+            return out
+
+        issues: list[dict] = []
+        if self.settings.project_model == "project":
+            for scope in self._scope_jql():
+                issues.extend(run(scope))
+        else:
+            # records first (all of them: their keys scope the children), then children changed since
+            all_records = run(self._scope_jql()[0]) if not since else None
+            issues.extend(all_records or run(self._scope_jql()[0]))
+            record_keys = sorted({i["key"] for i in (all_records or [])} | set(cursor.get("record_keys", []) if cursor else []))
+            for i in range(0, len(record_keys), 200):
+                chunk = record_keys[i:i + 200]
+                issues.extend(run(f"parent in ({', '.join(jql_quote(k) for k in chunk)})"))
+        seen: set[tuple[str, str]] = set()
+        record_project: dict[str, str] = {}
+        for raw in issues:
+            ident = (raw["key"], raw.get("fields", {}).get("updated", ""))
+            if ident in seen:
+                continue
+            seen.add(ident)
+            rec = self._to_record(raw)
+            records.append(rec)
+            if rec.kind == "project":
+                record_project[rec.key] = rec.project_key or rec.key
+            up = parse_jira_time(rec.updated)
+            if up and (max_updated is None or up > max_updated):
+                max_updated = up
+        if self.settings.project_model == "issue":
+            known = dict(cursor.get("record_project", {})) if cursor and not full else {}
+            known.update(record_project)
+            for rec in records:
+                if rec.kind != "project":
+                    rec.project_key = known.get(rec.data.get("parent") or "", rec.data.get("parent"))
+            record_project = known
+        new_cursor = {**meta, "updated_max": max_updated.isoformat() if max_updated else None}
+        if self.settings.project_model == "issue":
+            new_cursor["record_keys"] = sorted(record_project)
+            new_cursor["record_project"] = record_project
+        return PullResult(SYSTEM, records, full, new_cursor)
+
+    def _kind(self, issuetype: str) -> str:
+        t = self.mapping.issue_types
+        return {t.project: "project", t.risk: "risk", t.milestone: "milestone", t.gate: "gate",
+                t.status_report: "status_report", t.change_request: "change_request"}.get(issuetype, "work_item")
+
+    def _to_record(self, raw: dict) -> MirrorRecord:
+        f = raw.get("fields") or {}
+        key = raw["key"]
+        kind = self._kind(((f.get("issuetype") or {}).get("name")) or "")
+        p = _Parser(key, f, self.field_ids, self.field_names)
+        m = self.mapping
+        status = f.get("status") or {}
+        category = ((status.get("statusCategory") or {}).get("key")) or "new"
+        data: dict[str, Any] = {
+            "url": f"{self.settings.url}/browse/{key}",
+            "id": raw.get("id"),
+            "summary": f.get("summary") or "",
+            "issuetype": (f.get("issuetype") or {}).get("name"),
+            "status": status.get("name") or "",
+            "status_category": {"new": "todo", "indeterminate": "in_progress", "done": "done"}.get(category, "todo"),
+            "priority": (f.get("priority") or {}).get("name"),
+            "assignee": _plain(f.get("assignee")),
+            "created": f.get("created"),
+            "duedate": f.get("duedate"),
+            "resolved": f.get("resolutiondate"),
+            "parent": (f.get("parent") or {}).get("key"),
+            "labels": f.get("labels") or [],
+        }
+        project_key = ((f.get("project") or {}).get("key"))
+        if kind == "project":
+            pm = m.project
+            if self.settings.project_model == "issue":
+                project_key = (p.text("key", self.settings.key_field) if self.settings.key_field else None) or key
+            data.update({
+                "name": p.text("name", pm.name), "phase": p.text("phase", pm.phase),
+                "department": p.text("department", pm.department), "pm": p.user("pm", pm.pm),
+                "sponsor": p.user("sponsor", pm.sponsor),
+                "initiation_status": p.text("initiation_status", pm.initiation_status),
+                "initiation_submitted": p.day("initiation_submitted", pm.initiation_submitted),
+                "initiation_decided": p.day("initiation_decided", pm.initiation_decided),
+                "budget_approved": p.number("budget_approved", pm.budget_approved),
+                "actual_cost": p.number("actual_cost", pm.actual_cost),
+                "forecast_cost": p.number("forecast_cost", pm.forecast_cost),
+                "fte_approved": p.number("fte_approved", pm.fte_approved),
+                "fte_assigned": p.number("fte_assigned", pm.fte_assigned),
+                "planned_start": p.day("planned_start", pm.planned_start),
+                "planned_finish": p.day("planned_finish", pm.planned_finish),
+                "forecast_finish": p.day("forecast_finish", pm.forecast_finish),
+                "baseline_start": p.day("baseline_start", pm.baseline_start),
+                "baseline_finish": p.day("baseline_finish", pm.baseline_finish),
+                "baseline_cost": p.number("baseline_cost", pm.baseline_cost),
+                "history": self._history(raw),
+            })
+            g = m.governance
+            data["governance"] = {
+                "compliance_status": p.text("compliance_status", g.compliance_status),
+                "open_violations": p.number("open_violations", g.open_violations),
+                "compliance_changed": p.day("compliance_changed", g.compliance_changed),
+            }
+        elif kind == "risk":
+            r = m.risk
+            data.update({"probability": p.score("probability", r.probability), "impact": p.score("impact", r.impact),
+                         "owner": p.user("owner", r.owner), "response": p.text("response", r.response),
+                         "due": p.day("due", r.due), "escalated": p.flag("escalated", r.escalated),
+                         "escalated_on": p.day("escalated_on", r.escalated_on),
+                         "last_reviewed": p.day("last_reviewed", r.last_reviewed)})
+        elif kind == "milestone":
+            data.update({"planned": p.day("planned", m.milestone.planned),
+                         "forecast": p.day("forecast", m.milestone.forecast)})
+        elif kind == "gate":
+            gm = m.gate
+            data.update({"gate": p.text("gate", gm.gate), "decision": p.text("decision", gm.decision),
+                         "approver": p.user("approver", gm.approver), "decided_on": p.day("decided_on", gm.decided_on),
+                         "planned_on": p.day("planned_on", gm.planned_on)})
+        elif kind == "status_report":
+            sm = m.status_report
+            data.update({"report_date": p.day("report_date", sm.report_date), "overall": p.rag("overall", sm.overall),
+                         "schedule": p.rag("schedule", sm.schedule), "cost": p.rag("cost", sm.cost),
+                         "scope": p.rag("scope", sm.scope), "report_summary": p.text("summary", sm.summary)})
+        elif kind == "change_request":
+            cm = m.change_request
+            data.update({"amount": p.number("amount", cm.amount), "decided_on": p.day("decided_on", cm.decided_on)})
+        data["invalid"] = p.invalid
+        data["people"] = {}
+        for fid in ("assignee",):
+            u = f.get(fid)
+            if isinstance(u, dict) and u.get("emailAddress"):
+                data["people"][u["emailAddress"].lower()] = u.get("displayName")
+        for name in (m.project.pm, m.project.sponsor, m.risk.owner, m.gate.approver):
+            u = f.get(self.field_ids.get(name or "", ""), None) if name else None
+            if isinstance(u, dict) and u.get("emailAddress"):
+                data["people"][u["emailAddress"].lower()] = u.get("displayName")
+        return MirrorRecord(SYSTEM, key, kind, project_key, f.get("updated"), json.loads(json.dumps(data, default=str)))
+
+    def _history(self, raw: dict) -> list[dict]:
+        """Changes of tracked project fields (phase, budget, baseline) from the issue's changelog."""
+        tracked = {}
+        pm = self.mapping.project
+        for canonical in ("phase", "budget_approved", "baseline_finish", "baseline_cost", "baseline_start"):
+            name = getattr(pm, canonical)
+            if name:
+                tracked[self.field_ids[name]] = canonical
+                tracked[self.field_names.get(self.field_ids[name], name)] = canonical
+        out = []
+        for h in ((raw.get("changelog") or {}).get("histories") or []):
+            author = h.get("author") or {}
+            for item in h.get("items") or []:
+                canonical = tracked.get(item.get("fieldId")) or tracked.get(item.get("field"))
+                if canonical:
+                    out.append({"field": canonical, "at": h.get("created"),
+                                "before": item.get("fromString"), "after": item.get("toString"),
+                                "by": (author.get("emailAddress") or author.get("accountId") or "").lower() or None,
+                                "by_hub": bool(self.account_id) and author.get("accountId") == self.account_id})
+        out.sort(key=lambda x: x["at"] or "")
+        return out
+
+    # ---- canonical objects -----------------------------------------------------------------------------
+    def contribute(self, records: list[MirrorRecord], *, as_of: datetime) -> Portfolio:
+        pf = Portfolio(as_of=as_of, systems=[SYSTEM])
+        gates: dict[str, list[GateDecision]] = {}
+        for rec in records:
+            d = rec.data
+            src = SourceRef(system=SYSTEM, id=rec.key, url=d.get("url"))
+            inv = d.get("invalid") or {}
+            for email, name in (d.get("people") or {}).items():
+                if email not in pf.people:
+                    pf.people[email] = Person(id=email, email=email, name=name, sources=[src])
+            pk = rec.project_key or ""
+            if rec.kind == "project":
+                pf.projects[pk] = self._project(rec, src)
+            elif rec.kind == "gate":
+                gates.setdefault(pk, []).append(GateDecision(
+                    gate=(d.get("gate") or d.get("summary") or "").split()[0] if (d.get("gate") or d.get("summary")) else "",
+                    decision=_decision(d.get("decision")), approver=d.get("approver"),
+                    decided_on=d.get("decided_on"), planned_on=d.get("planned_on"), sources=[src], invalid=inv))
+            elif rec.kind == "risk":
+                pf.raid.append(RaidEntry(
+                    key=rec.key, project_key=pk, kind="risk", title=d.get("summary", ""),
+                    probability=d.get("probability"), impact=d.get("impact"), owner=d.get("owner"),
+                    response=d.get("response"), due=d.get("due"),
+                    status="closed" if d.get("status_category") == "done" else "open",
+                    raised_on=(d.get("created") or "")[:10] or None, last_reviewed=d.get("last_reviewed"),
+                    escalated=bool(d.get("escalated")), escalated_on=d.get("escalated_on"),
+                    sources=[src], invalid=inv))
+            elif rec.kind == "milestone":
+                pf.milestones.append(Milestone(
+                    key=rec.key, project_key=pk, name=d.get("summary", ""), planned=d.get("planned"),
+                    forecast=d.get("forecast"),
+                    done_on=(d.get("resolved") or "")[:10] or None if d.get("status_category") == "done" else None,
+                    sources=[src], invalid=inv))
+            elif rec.kind == "status_report":
+                pf.status_reports.append(StatusReport(
+                    key=rec.key, project_key=pk, report_date=d.get("report_date") or (d.get("created") or "")[:10] or None,
+                    overall=d.get("overall"), schedule=d.get("schedule"), cost=d.get("cost"), scope=d.get("scope"),
+                    summary=d.get("report_summary"), actions=_actions(d.get("report_summary")),
+                    sources=[src], invalid=inv))
+            elif rec.kind == "change_request":
+                st = (d.get("status") or "").lower()
+                pf.approvals.append(Approval(
+                    key=rec.key, project_key=pk, kind="change_request", title=d.get("summary", ""),
+                    status="approved" if "approved" in st or st == "done" else "rejected" if "reject" in st else "pending",
+                    requested_on=(d.get("created") or "")[:10] or None, decided_on=d.get("decided_on"),
+                    amount=d.get("amount"), sources=[src], invalid=inv))
+            else:
+                pf.work_items.append(WorkItem.model_construct(
+                    key=rec.key, project_key=pk, summary=d.get("summary", ""),
+                    type=(d.get("issuetype") or "task").lower(), status=d.get("status", ""),
+                    status_category=d.get("status_category", "todo"), priority=d.get("priority"),
+                    assignee=d.get("assignee"), created=parse_jira_time(d.get("created")),
+                    updated=parse_jira_time(rec.activity_at or rec.updated),
+                    due=date.fromisoformat(d["duedate"]) if d.get("duedate") else None,
+                    resolved=parse_jira_time(d.get("resolved")), sources=[src], provenance={}, invalid=inv))
+        for pk, gs in gates.items():
+            if pk in pf.projects:
+                pf.projects[pk].gates = sorted(gs, key=lambda g: g.gate)
+        return pf
+
+    def _project(self, rec: MirrorRecord, src: SourceRef) -> Project:
+        d = rec.data
+        proj = Project(
+            key=rec.project_key or rec.key, name=d.get("name"), department=d.get("department"), pm=d.get("pm"),
+            sponsor=d.get("sponsor"), phase=d.get("phase"),
+            state="closed" if d.get("status_category") == "done" else "active",
+            tags=list(d.get("labels") or []),
+            initiation=InitiationRequest(
+                status=_initiation(d.get("initiation_status")), submitted_on=d.get("initiation_submitted"),
+                decided_on=d.get("initiation_decided"), sources=[src]) if d.get("initiation_status") else None,
+            budget_approved=d.get("budget_approved"), actual_cost=d.get("actual_cost"),
+            forecast_cost=d.get("forecast_cost"), fte_approved=d.get("fte_approved"),
+            fte_assigned=d.get("fte_assigned"), planned_start=d.get("planned_start"),
+            planned_finish=d.get("planned_finish"), forecast_finish=d.get("forecast_finish"),
+            baseline=Baseline(start=d.get("baseline_start"), finish=d.get("baseline_finish"), cost=d.get("baseline_cost"))
+            if any(d.get(k) is not None for k in ("baseline_start", "baseline_finish", "baseline_cost")) else None,
+            governance=Governance(**{k: (int(v) if k == "open_violations" and v is not None else v)
+                                     for k, v in (d.get("governance") or {}).items()}),
+            sources=[src], invalid=dict(d.get("invalid") or {}),
+        )
+        for h in d.get("history") or []:
+            at = parse_jira_time(h["at"])
+            if at is None:
+                continue
+            if h["field"] == "phase":
+                proj.phase_history.append(PhaseChange(at=at, from_phase=h["before"], to_phase=h["after"], by=h["by"]))
+            else:
+                proj.value_history.append(ValueChange(field=h["field"], at=at, before=h["before"], after=h["after"],
+                                                      by=h["by"]))
+        for name in ("name", "department", "pm", "sponsor", "phase", "budget_approved", "actual_cost",
+                     "forecast_cost", "planned_start", "planned_finish", "forecast_finish"):
+            if d.get(name) is not None:
+                proj.observe(name, d.get(name), src)
+        return proj
+
+    # ---- write-back ------------------------------------------------------------------------------------
+    def targets(self, records: list[MirrorRecord]) -> list[WriteTarget]:
+        wb = self.settings.writeback
+        fields = tuple(k for k, v in self.mapping.governance.model_dump().items() if v) if wb.fields else ()
+        return [WriteTarget(SYSTEM, r.key, r.project_key or r.key, r.data.get("url"),
+                            dict(r.data.get("governance") or {}), fields, comment=wb.comment)
+                for r in records if r.kind == "project"]
+
+    def _field_value(self, canonical: str, value: Any) -> Any:
+        fid = self.field_ids[getattr(self.mapping.governance, canonical)]
+        ftype = self.field_types.get(fid, "string")
+        if value is None:
+            return None
+        if ftype == "option":
+            return {"value": str(value)}
+        if ftype == "number":
+            return float(value)
+        if ftype in ("date", "datetime"):
+            return str(value)
+        return str(value)
+
+    def apply(self, op: WriteOp) -> dict[str, Any]:
+        if op.op == "fields":
+            body = {self.field_ids[getattr(self.mapping.governance, k)]: self._field_value(k, after)
+                    for k, (_before, after) in op.changes.items()}
+            self.client.edit_fields(op.record, body, notify=self.settings.writeback.notify_users)
+            return {}
+        if op.op == "comment":
+            adf = adf_doc(op.payload["lines"] + ["", COMMENT_MARKER + " (PMO standards check; edited in place)."])
+            cid = op.payload.get("comment_id")
+            if cid:
+                try:
+                    out = self.client.update_comment(op.record, cid, adf)
+                    return {"comment_id": str(out.get("id", cid)) if out else cid}
+                except FatalError as e:
+                    if e.status != 404:
+                        raise
+                    # the comment was deleted by a person: fall through and post a new one
+            found = self._find_hub_comment(op.record)
+            if found:
+                out = self.client.update_comment(op.record, found, adf)
+                return {"comment_id": found}
+            out = self.client.add_comment(op.record, adf)
+            return {"comment_id": str(out["id"])}
+        raise ConnectorError(f"jira: unknown write operation {op.op!r}", system=SYSTEM)
+
+    def _find_hub_comment(self, key: str) -> str | None:
+        for c in self.client.comments(key):
+            author = (c.get("author") or {}).get("accountId")
+            if author == self.account_id and COMMENT_MARKER in adf_text(c.get("body")):
+                return str(c["id"])
+        return None
+
+    def recover(self, entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
+        if entry.op == "fields":
+            rec = records.get(entry.record)
+            if rec is None:
+                return None
+            current = rec.data.get("governance") or {}
+            for k, (_before, after) in entry.payload.get("changes", {}).items():
+                if not _same(current.get(k), after):
+                    return None
+            return {}
+        if entry.op == "comment":
+            found = self._find_hub_comment(entry.record)
+            if found is None:
+                return None
+            comments = {str(c["id"]): c for c in self.client.comments(entry.record)}
+            text = adf_text(comments[found].get("body"))
+            if all(line in text for line in entry.payload.get("lines", []) if line):
+                return {"comment_id": found}
+            return {"comment_id": found, "stale": True}
+        return None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def _decision(v: str | None) -> str:
+    s = (v or "").strip().lower()
+    if s.startswith("approved with") or s.startswith("conditional"):
+        return "conditional"
+    for d in ("approved", "rejected", "recycle"):
+        if s.startswith(d):
+            return d
+    return "pending"
+
+
+def _initiation(v: str | None) -> str:
+    s = (v or "").strip().lower()
+    return s if s in ("draft", "submitted", "approved", "rejected") else "draft"
+
+
+def _actions(summary: str | None) -> list[Action]:
+    """Actions written in a report as lines 'Action: <text> (owner: x, due: YYYY-MM-DD)'."""
+    out = []
+    for line in (summary or "").splitlines():
+        m = re.match(r"\s*(?:[-*•]\s*)?action:\s*(.+?)\s*(?:\((.*)\))?\s*$", line, re.I)
+        if not m:
+            continue
+        owner = due = None
+        for part in (m.group(2) or "").split(","):
+            k, _, v = part.partition(":")
+            if k.strip().lower() == "owner":
+                owner = v.strip() or None
+            elif k.strip().lower() == "due":
+                try:
+                    due = date.fromisoformat(v.strip())
+                except ValueError:
+                    due = None
+        out.append(Action(text=m.group(1), owner=owner, due=due))
+    return out

@@ -1,0 +1,91 @@
+"""Merging the partial portfolios of several systems into one, by project identity key.
+
+Each connector contributes a `Portfolio` for its own records. Projects with the same key are one project: the
+first system in `order` (the system of record) provides each field's value in use; every other system's value
+is kept in `provenance`, so a disagreement between sources is visible (rule DATA-02) with both links. Records
+that carry a key no other expected system has are listed in `Portfolio.unmatched` (rule DATA-01).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hub.model import Portfolio, Project
+
+MERGED_FIELDS = ("name", "department", "pm", "sponsor", "phase", "budget_approved", "actual_cost", "forecast_cost",
+                 "fte_approved", "fte_assigned", "planned_start", "planned_finish", "forecast_finish")
+
+
+def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[str]] | None = None) -> Portfolio:
+    """Merge `parts` (system-of-record order) into one portfolio.
+
+    `expected` maps a system to the systems in which each of its projects should also appear (DATA-01).
+    """
+    out = Portfolio(as_of=as_of)
+    seen_in: dict[str, set[str]] = {}
+    for part in parts:
+        out.systems.extend(s for s in part.systems if s not in out.systems)
+        out.source_failures.extend(part.source_failures)
+        out.unmatched.extend(part.unmatched)
+        for key, proj in part.projects.items():
+            for system in part.systems:
+                seen_in.setdefault(key, set()).add(system)
+            if key not in out.projects:
+                out.projects[key] = proj
+            else:
+                _merge_project(out.projects[key], proj)
+        out.work_items.extend(part.work_items)
+        out.milestones.extend(part.milestones)
+        out.raid.extend(part.raid)
+        out.status_reports.extend(part.status_reports)
+        out.approvals.extend(part.approvals)
+        for pid, person in part.people.items():
+            if pid not in out.people:
+                out.people[pid] = person
+            else:
+                have = out.people[pid]
+                have.trainings.extend(person.trainings)
+                have.name = have.name or person.name
+                have.sources.extend(s for s in person.sources if s not in have.sources)
+    failed = out.failed_systems()
+    for system, others in (expected or {}).items():
+        for key, systems in seen_in.items():
+            if system not in systems:
+                continue
+            missing = [o for o in others if o not in systems and o in out.systems and o not in failed]
+            if missing:
+                proj = out.projects[key]
+                src = next((s for s in proj.sources if s.system == system), proj.primary_source)
+                from hub.model import Unmatched
+
+                out.unmatched.append(Unmatched(system=system, key=key, expected_in=missing, source=src))
+    return out
+
+
+def _merge_project(into: Project, other: Project) -> None:
+    """Fill `into` from `other`: values `into` lacks are taken; every value is kept as provenance."""
+    for src in other.sources:
+        if src not in into.sources:
+            into.sources.append(src)
+    for name in MERGED_FIELDS:
+        theirs = getattr(other, name)
+        if theirs is None:
+            continue
+        src = other.source_of(name)
+        if getattr(into, name) is None and name not in into.invalid:
+            setattr(into, name, theirs)
+            into.observe(name, theirs, src, in_use=True)
+        else:
+            into.observe(name, theirs, src)
+    for name, where in other.invalid.items():
+        if getattr(into, name, None) is None:
+            into.invalid.setdefault(name, where)
+    if into.initiation is None:
+        into.initiation = other.initiation
+    have = {g.gate for g in into.gates}
+    into.gates.extend(g for g in other.gates if g.gate not in have)
+    if into.baseline is None:
+        into.baseline = other.baseline
+    into.phase_history.extend(other.phase_history)
+    into.value_history.extend(other.value_history)
+    into.tags.extend(t for t in other.tags if t not in into.tags)

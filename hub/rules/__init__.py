@@ -1,0 +1,1 @@
+"""The PMO standards engine: registered checks, rule files, evaluation, waivers and health."""

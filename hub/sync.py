@@ -1,0 +1,256 @@
+"""One run of the hub: pull every source, merge, evaluate the standards, plan and apply the write-back.
+
+    pull (parallel, one thread per source) -> store mirror + cursor (one transaction per source)
+      -> merge the mirrors into one Portfolio -> evaluate rules -> save results and violation history
+      -> recover interrupted writes -> plan -> safety cap -> apply through the journal -> record the run
+
+A source that fails is recorded in the run and in `Portfolio.source_failures`; the others go on, and results
+that depend on the failed source are `error`, not `ok`. Its cursor and mirror stay as they were, so the next
+run picks up where the last good one ended.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from connectors.base import Connector, PullResult
+from connectors.http import RetryPolicy
+from hub.config import Config
+from hub.errors import ConnectorError, HubError
+from hub.merge import merge
+from hub.model import Portfolio, Result, SourceFailure
+from hub.secrets import mask, read_secret
+from hub.state import MirrorRecord, State, utcnow
+from hub import writeback
+
+log = logging.getLogger("pmo_hub.sync")
+
+
+@dataclass
+class SourcePull:
+    system: str
+    full: bool = False
+    fetched: int = 0
+    changed: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    started: datetime
+    portfolio: Portfolio
+    results: list[Result]
+    pulls: dict[str, SourcePull]
+    plan: writeback.Plan | None = None
+    applied: writeback.ApplyReport | None = None
+    requests: dict[str, int] = field(default_factory=dict)
+    retry_wait_s: float = 0.0
+    finished: datetime | None = None
+    expired_waivers: list[dict] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in ("ok", "alarm", "waived", "skip", "error")}
+        for r in self.results:
+            out[r.status] += 1
+        return out
+
+    @property
+    def outcome(self) -> str:
+        if any(p.error for p in self.pulls.values()) or (self.applied and self.applied.failed):
+            return "partial"
+        return "ok"
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "results": self.counts, "retry_wait_s": round(self.retry_wait_s, 2),
+            "pulls": {k: vars(v) for k, v in self.pulls.items()},
+            "writes": self.applied.done if self.applied else 0,
+            "write_failures": self.applied.failed if self.applied else 0,
+            "conflicts": len(self.plan.conflicts) if self.plan else 0,
+            "planned": len(self.plan.ops) if self.plan else 0,
+        }
+
+
+def make_policy(cfg: Config) -> RetryPolicy:
+    r = cfg.retry
+    return RetryPolicy(max_attempts=r.max_attempts, max_total_s=r.max_total_s, max_wait_s=r.max_wait_s, base_s=r.base_s)
+
+
+def build_connectors(cfg: Config, policy: RetryPolicy) -> dict[str, Connector]:
+    """One connector per enabled source. Reads secrets; makes no network call."""
+    from hub.mapping import load_jira_mapping
+
+    out: dict[str, Connector] = {}
+    if cfg.jira is not None and cfg.jira.enabled:
+        from connectors.jira.connector import JiraConnector
+
+        j = cfg.jira
+        token = read_secret(env=j.token_env, file=str(cfg.path(j.token_file)) if j.token_file else None,
+                            where="jira.token_env/jira.token_file")
+        out["jira"] = JiraConnector(j, load_jira_mapping(j.mapping, base_dir=cfg.base_dir), token=token, policy=policy)
+    return out
+
+
+def _wants_full(cfg: Config, cursor: dict | None, full: bool) -> bool:
+    if full or not cursor or not cursor.get("last_full"):
+        return True
+    hours = cfg.sync.full_resync_hours
+    if hours == 0:
+        return True
+    last = datetime.fromisoformat(cursor["last_full"])
+    return utcnow() - last >= timedelta(hours=hours)
+
+
+def _store(state: State, conn: Connector, result: PullResult, cursor: dict, summary: SourcePull) -> None:
+    """Store a pull: de-duplicate on (key, updated), keep a record's last *person* activity time, then the cursor.
+
+    A record whose only changes are in hub-owned fields (the hub's own writes) keeps its previous activity
+    time, so the hub's writes never look like PM activity.
+    """
+    known = state.record_versions(conn.system)
+    hub_owned = getattr(conn, "hub_owned", ())
+    changed: list[MirrorRecord] = []
+    for rec in result.records:
+        prev = known.get(rec.key)
+        if prev is not None and prev[0] == rec.updated:
+            rec.activity_at = prev[2]
+            if result.full:
+                changed.append(rec)
+            continue
+        if prev is not None:
+            old = json.loads(prev[1])
+            same = all(old.get(k) == rec.data.get(k) for k in set(old) | set(rec.data) if k not in hub_owned)
+            rec.activity_at = prev[2] if same else rec.updated
+        else:
+            rec.activity_at = rec.updated
+        changed.append(rec)
+    summary.fetched = len(result.records)
+    summary.changed = sum(1 for r in changed if known.get(r.key, (None,))[0] != r.updated)
+    new_cursor = dict(result.cursor)
+    new_cursor["last_full"] = utcnow().isoformat() if result.full else (cursor or {}).get("last_full")
+    with state.transaction():
+        if result.full:
+            state.replace_system_records(conn.system, changed)
+        else:
+            state.upsert_records(changed)
+        state.set_cursor(conn.system, new_cursor)
+
+
+def pull_all(cfg: Config, state: State, connectors: dict[str, Connector], *, full: bool = False,
+             ) -> tuple[dict[str, SourcePull], list[SourceFailure]]:
+    """Pull every source in parallel; store each as it completes. Returns per-source summaries and failures."""
+    summaries = {name: SourcePull(name) for name in connectors}
+    failures: list[SourceFailure] = []
+
+    def one(name: str) -> tuple[str, PullResult | Exception, dict | None, float]:
+        conn = connectors[name]
+        cursor = state.cursor(name)
+        t0 = time.monotonic()
+        try:
+            return name, conn.pull(cursor, full=_wants_full(cfg, cursor, full)), cursor, time.monotonic() - t0
+        except (HubError, OSError) as e:
+            return name, e, cursor, time.monotonic() - t0
+
+    with ThreadPoolExecutor(max_workers=max(1, len(connectors)), thread_name_prefix="pull") as pool:
+        for name, res, cursor, secs in pool.map(one, list(connectors)):
+            s = summaries[name]
+            s.seconds = round(secs, 3)
+            if isinstance(res, Exception):
+                s.error = mask(str(res))
+                failures.append(SourceFailure(system=name, message=s.error, at=utcnow()))
+                log.error("pull from %s failed: %s", name, s.error)
+                continue
+            s.full = res.full
+            _store(state, connectors[name], res, cursor, s)
+            log.info("pulled %s: %d records fetched, %d changed (%s)", name, s.fetched, s.changed,
+                     "full" if s.full else "incremental")
+    return summaries, failures
+
+
+def build_portfolio(cfg: Config, state: State, connectors: dict[str, Connector],
+                    failures: list[SourceFailure], *, as_of: datetime) -> tuple[Portfolio, dict[str, dict[str, MirrorRecord]]]:
+    parts: list[Portfolio] = []
+    mirrors: dict[str, dict[str, MirrorRecord]] = {}
+    failed = {f.system for f in failures}
+    for name, conn in connectors.items():
+        recs = state.records(name)
+        mirrors[name] = {r.key: r for r in recs}
+        if name in failed and not recs:
+            continue
+        parts.append(conn.contribute(recs, as_of=as_of))
+    pf = merge(parts, as_of=as_of)
+    pf.source_failures.extend(failures)
+    for f in failures:  # a failed source's stale mirror must not count as a successful pull
+        if f.system in pf.systems:
+            pf.systems.remove(f.system)
+    return pf, mirrors
+
+
+def today_in(cfg: Config, now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(cfg.tz).date()
+
+
+def evaluate(cfg: Config, portfolio: Portfolio, *, today: date) -> tuple[list[Result], list[dict]]:
+    """Evaluate the configured standards. Returns (results, expired waivers)."""
+    from hub.rules import api
+
+    return api.evaluate_configured(cfg.standards, portfolio, today=today, base_dir=cfg.base_dir)
+
+
+def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry_run: bool = False,
+        full: bool = False, connectors: dict[str, Connector] | None = None) -> RunOutcome:
+    """A whole run. `write=False`: pull and evaluate only (check). `dry_run`: plan but do not apply."""
+    policy = make_policy(cfg)
+    own = connectors is None
+    connectors = connectors if connectors is not None else build_connectors(cfg, policy)
+    run_id = state.start_run(job)
+    started = utcnow()
+    outcome: RunOutcome | None = None
+    try:
+        pulls, failures = pull_all(cfg, state, connectors, full=full)
+        portfolio, mirrors = build_portfolio(cfg, state, connectors, failures, as_of=started)
+        today = today_in(cfg, started)
+        results, expired = evaluate(cfg, portfolio, today=today)
+        first_seen = state.save_results(run_id, results, now=started) if not dry_run else {}
+        for r in results:
+            if (r.rule, r.subject) in first_seen:
+                r.first_seen = datetime.fromisoformat(first_seen[(r.rule, r.subject)])
+        outcome = RunOutcome(run_id, started, portfolio, results, pulls, expired_waivers=expired)
+        if write:
+            targets = []
+            for name, conn in connectors.items():
+                if name in portfolio.failed_systems():
+                    continue
+                targets.extend(conn.targets(list(mirrors[name].values())))
+            if not dry_run:
+                writeback.recover(connectors, mirrors, state, run_id)
+            outcome.plan = writeback.plan(targets, results, state, today=today,
+                                          conflict_policy=cfg.sync.conflict_policy)
+            if not dry_run:
+                writeback.check_cap(outcome.plan, state, max_writes=cfg.sync.max_writes,
+                                    max_share=cfg.sync.max_write_share)
+                outcome.applied = writeback.apply(outcome.plan, connectors, state, run_id)
+        return outcome
+    except BaseException as e:
+        stats = outcome.stats() if outcome else {}
+        state.finish_run(run_id, "failed", stats, error=mask(str(e)) if isinstance(e, Exception) else type(e).__name__)
+        raise
+    finally:
+        if outcome is not None:
+            outcome.finished = utcnow()
+            outcome.requests = {name: sum(c.requests.values()) for name, c in connectors.items()}
+            outcome.retry_wait_s = policy.waited_s
+            if state.runs(limit=1) and state.runs(limit=1)[0]["id"] == run_id and not state.runs(limit=1)[0]["finished"]:
+                state.finish_run(run_id, outcome.outcome, outcome.stats())
+        if own:
+            for c in connectors.values():
+                c.close()

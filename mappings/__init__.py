@@ -1,0 +1,1 @@
+"""Data, not code: field mappings per source and the default PMO standards (TOML files)."""
