@@ -85,13 +85,14 @@ class ComputedHealth:
     unreadable: str | None = None  # "forecast_finish of project APOL is unreadable (...)"
 
 
-def _bad(record: Any, fields: Iterable[str]) -> str | None:
+def _bad(record: Any, fields: Iterable[str], label: str) -> str | None:
+    """"<field> of <label> is unreadable (<where>)" for the first invalid field, else None."""
     inv = record.invalid
     if inv:
         for f in fields:
             for k in inv:
                 if k == f or k.startswith(f + "."):
-                    return f"{k} is unreadable ({inv[k]})"
+                    return f"{k} of {label} is unreadable ({inv[k]})"
     return None
 
 
@@ -106,9 +107,9 @@ def computed_health(
     project: Project, milestones: list[Milestone], raid: list[RaidEntry], today: date, t: HealthThresholds
 ) -> ComputedHealth:
     """Delivery health from overdue milestones, schedule slip, cost variance and open critical risks."""
-    bad = _bad(project, ("forecast_finish", "forecast_cost", "budget_approved", "baseline"))
+    bad = _bad(project, ("forecast_finish", "forecast_cost", "budget_approved", "baseline"), f"project {project.key}")
     if bad:
-        return ComputedHealth(None, unreadable=f"{bad.split(' ', 1)[0]} of project {project.key} {bad.split(' ', 1)[1]}")
+        return ComputedHealth(None, unreadable=bad)
     rank = 0
     drivers: list[str] = []
     ev: dict[str, Any] = {}
@@ -136,9 +137,9 @@ def computed_health(
             worse(1, f"cost variance {var}%")
     overdue = []
     for m in milestones:
-        bad = _bad(m, ("planned", "done_on"))
+        bad = _bad(m, ("planned", "done_on"), f"milestone {m.key}")
         if bad:
-            return ComputedHealth(None, unreadable=f"{bad.split(' ', 1)[0]} of milestone {m.key} {bad.split(' ', 1)[1]}")
+            return ComputedHealth(None, unreadable=bad)
         if m.done_on is None and m.planned is not None and m.planned < today:
             days = (today - m.planned).days
             overdue.append(m.key)
@@ -149,9 +150,9 @@ def computed_health(
     for r in raid:
         if r.status != "open" or r.kind not in ("risk", "issue"):
             continue
-        bad = _bad(r, ("probability", "impact", "severity"))
+        bad = _bad(r, ("probability", "impact", "severity"), f"{r.kind} {r.key}")
         if bad:
-            return ComputedHealth(None, unreadable=f"{bad.split(' ', 1)[0]} of {r.kind} {r.key} {bad.split(' ', 1)[1]}")
+            return ComputedHealth(None, unreadable=bad)
         if is_critical_risk(r, t):
             critical.append(r.key)
             sources.extend(r.sources[:1])
