@@ -99,11 +99,15 @@ def pm_digests(data: ReportData) -> dict[str, str]:
 
 
 def _line(text: object) -> str:
-    return " ".join(str(text).split())
+    """Source text for the summary: one line, Markdown/HTML punctuation escaped (Teams renders Markdown)."""
+    return md(text)
 
 
 def executive_summary(data: ReportData) -> str:
-    """A few plain-text lines for a mail or a Teams message: score, RAG, worst areas, trend, failures."""
+    """A few lines for a mail or a Teams message: score, RAG, worst areas, trend, expired waivers, failures.
+
+    Plain text that is also safe Markdown: source text (department names, systems) is Markdown-escaped.
+    """
     s = data.summary()
     c = s.counts
     run_id = data.run.get("id")
@@ -119,8 +123,8 @@ def executive_summary(data: ReportData) -> str:
         worst.sort(key=lambda dg: (-dg[1].rag["red"], -dg[1].counts["alarm"], dg[0]))
         if worst:
             lines.append("Departments with most red projects: " + "; ".join(
-                f"{_line(d)} ({_line(data.executive_of(d if d != NONE_LABEL else None))}): {g.rag['red']} red, "
-                f"{g.counts['alarm']} alarms" for d, g in worst[:3]) + ".")
+                f"{_line(d)} ({_line(data.executive_of(None if d == NONE_LABEL else d).strip('()'))}): "
+                f"{g.rag['red']} red, {g.counts['alarm']} alarms" for d, g in worst[:3]) + ".")
     pts = data.trend_points()
     if len(pts) >= 2 and pts[-1].score is not None and pts[-2].score is not None:
         delta = (pts[-1].score - pts[-2].score) * 100

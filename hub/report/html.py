@@ -2,19 +2,23 @@
 
 Self-contained means no network fetch at all: CSS and JS are inline, charts are SVG drawn here in Python, and
 a Content-Security-Policy (`default-src 'none'`, the one inline script allowed by its SHA-256 hash) makes the
-browser refuse any fetch or any other script even if something slipped through. The only URLs are links to
+browser refuse any fetch, and any other script, even if something slipped through. The only URLs are links to
 source records (a Jira issue, a sheet row, a list item), and only http(s) ones: anything else is dropped.
 
-Escaping: every piece of text from a source passes through `esc` (html.escape, quotes included) on its way
-into markup or an attribute; nothing else writes source text. The results table's data is embedded once as
-JSON inside `<script type="application/json">` with `<`, `>` and `&` written as \\u003c, \\u003e, \\u0026, so
-`</script>` cannot end the element; the JS renders it with `textContent` only, never `innerHTML`.
+Escaping: every piece of source text written into markup or an attribute passes through `esc`
+(html.escape, quotes included); nothing else writes source text. Result rows are not markup at all: they are
+embedded once, as JSON, gzip-compressed and base64-encoded inside `<script type="application/octet-stream">`
+(base64 cannot contain `<`, so nothing can close the element), and the JS draws them with `textContent`
+only, never `innerHTML`, and makes links only of http(s) URLs. `script_json` is the helper for any JSON
+embedded uncompressed (`<`, `>`, `&` written as \\u003c, \\u003e, \\u0026).
 
-Size: with 60,000 results the file must stay well under 15 MB, so each result is written in full once, in the
-embedded JSON (rules, projects, systems and URL prefixes are dictionary-coded), and the server-rendered parts
-repeat only what a reader needs without JavaScript: each project's open findings (alarm, error, waived) with
-evidence, remediation and source links. Its ok and skipped checks are drawn from the JSON when its section is
-opened. Evidence longer than `EVIDENCE_MAX` characters is cut in the HTML (the JSON/CSV exports hold all).
+Size and speed: 60,000 results are about 12 MB of JSON but 2 MB compressed, so the file stays small whatever
+the share of alarms. The server renders what needs no per-result markup: header, overview and trend charts,
+the reporting-line tables, one collapsed <details> per project (RAG, score, counts, owners, record link),
+waiver definitions, source failures and the rule list. The JS unpacks the data with the browser's
+DecompressionStream (Chrome 80, Firefox 113, Safari 16.4 and later) and draws the results table, each
+project's results when it is opened, the waived results and the data-quality findings. Evidence longer than
+`EVIDENCE_MAX` characters is cut in the HTML; the JSON/CSV/XLSX exports hold all of it.
 
 Sections (ids): overview, trend, lines (executive -> department -> projects), projects (one <details> per
 project), results (filterable, sortable table), waivers, quality, sources, rules.
@@ -23,6 +27,7 @@ project), results (filterable, sortable table), waivers, quality, sources, rules
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import html
 from collections import Counter, defaultdict
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.model import Result
-from hub.report.data import NONE_LABEL, NO_LINE, SEVERITIES, STATUSES, ReportData, family_of
+from hub.report.data import NO_LINE, NONE_LABEL, SEVERITIES, STATUSES, ReportData, family_of
 from hub.report.tabular import is_http_url, pct, to_json
 
 EVIDENCE_MAX = 2000
@@ -40,8 +45,7 @@ STATUS_COLORS = {"ok": "#2e7d32", "alarm": "#c62828", "waived": "#6a4fb3", "skip
 SEV_COLORS = {"critical": "#7f0000", "high": "#d32f2f", "medium": "#ef8f00", "low": "#c9a800"}
 RAG_COLORS = {"red": "#c62828", "amber": "#ef8f00", "green": "#2e7d32"}
 BAR_COLOR = "#3f6fb5"
-FINDING_STATUSES = ("alarm", "error", "waived")  # server-rendered in each project's section
-TABLE_ORDER = {"alarm": 0, "error": 1, "waived": 2, "ok": 3, "skip": 4}
+TABLE_ORDER = {"alarm": 0, "error": 1, "waived": 2, "ok": 3, "skip": 4}  # open findings first
 
 
 # --------------------------------------------------------------------------------------------- escaping helpers
@@ -110,7 +114,8 @@ def _trunc(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def bar_chart(title: str, items: list[tuple[str, int, str]], *, limit: int = BAR_LIMIT, width: int = 430) -> str:
+def bar_chart(title: str, items: list[tuple[str, int, str]], *, limit: int = BAR_LIMIT, width: int = 430,
+              unit: str = "", more: str = "alarms") -> str:
     """Horizontal bars: (label, value, colour). Beyond `limit` items the rest is one "n more" note."""
     shown = items[:limit]
     rest = items[limit:]
@@ -121,17 +126,17 @@ def bar_chart(title: str, items: list[tuple[str, int, str]], *, limit: int = BAR
            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" width="{width}" height="{h}" '
            f'role="img" aria-label="{esc(title)}">']
     if not shown:
-        out.append(f'<text x="4" y="16" class="muted">none</text>')
+        out.append('<text x="4" y="16" class="muted">none</text>')
     for i, (label, value, color) in enumerate(shown):
         y = i * row_h + 3
         w = 0 if value <= 0 else max(2, round(bar_w * value / top))
         out.append(f'<g><title>{esc(label)}: {value}</title>'
-                   f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{esc(_trunc(label, 22))}</text>'
+                   f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{esc(_trunc(label, 20))}</text>'
                    f'<rect x="{label_w}" y="{y + 2}" width="{w}" height="{row_h - 6}" rx="2" fill="{color}"/>'
-                   f'<text x="{label_w + w + 5}" y="{y + 14}" class="v">{value}</text></g>')
+                   f'<text x="{label_w + w + 5}" y="{y + 14}" class="v">{value}{unit}</text></g>')
     out.append("</svg>")
     if rest:
-        out.append(f'<p class="muted small">… and {len(rest)} more ({sum(v for _, v, _ in rest)} alarms); '
+        out.append(f'<p class="muted small">… and {len(rest)} more ({sum(v for _, v, _ in rest)} {more}); '
                    "the JSON and XLSX summaries list all.</p>")
     out.append("</figure>")
     return "".join(out)
@@ -141,7 +146,7 @@ def stacked_bar(title: str, items: list[tuple[str, int, str]], *, width: int = 4
     """One 100% stacked bar with a legend: the RAG distribution, the status mix."""
     total = sum(v for _, v, _ in items) or 1
     out = [f'<figure class="chart"><figcaption>{esc(title)}</figcaption>',
-           f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 58" width="{width}" height="58" '
+           f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 26" width="{width}" height="26" '
            f'role="img" aria-label="{esc(title)}">']
     x = 0.0
     for label, value, color in items:
@@ -150,19 +155,18 @@ def stacked_bar(title: str, items: list[tuple[str, int, str]], *, width: int = 4
             out.append(f'<rect x="{x:.1f}" y="2" width="{w:.1f}" height="24" fill="{color}">'
                        f'<title>{esc(label)}: {value} ({value / total:.0%})</title></rect>')
         x += w
-    lx = 0
+    out.append('</svg><div class="legend">')
     for label, value, color in items:
-        out.append(f'<rect x="{lx}" y="38" width="12" height="12" fill="{color}"/>'
-                   f'<text x="{lx + 16}" y="49">{esc(label)} {value}</text>')
-        lx += 16 + 8 * (len(label) + len(str(value)) + 1) + 14
-    out.append("</svg></figure>")
+        out.append(f'<span><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" '
+                   f'fill="{color}"/></svg> {esc(label)} {value}</span>')
+    out.append("</div></figure>")
     return "".join(out)
 
 
 def line_chart(title: str, xs: list[str], series: list[tuple[str, list[float | None], str]], *,
                percent: bool = False, width: int = 860, height: int = 230) -> str:
     """Lines over runs (x evenly spaced by run). `percent` fixes the y axis at 0..100%."""
-    ml, mr, mt, mb = 48, 16, 12, 36
+    ml, mr, mt, mb = 48, 48, 12, 46
     pw, ph = width - ml - mr, height - mt - mb
     vals = [v for _, ys, _ in series for v in ys if v is not None]
     top = 1.0 if percent else max(vals + [1])
@@ -183,10 +187,10 @@ def line_chart(title: str, xs: list[str], series: list[tuple[str, list[float | N
         lab = f"{v:.0%}" if percent else f"{v:.0f}"
         out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                    f'<text x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end" class="muted">{lab}</text>')
-    step = max(1, n // 8)
+    step = -(-n // max(1, pw // 90))  # at most one label per 90 px
     for i, x in enumerate(xs):
         if i % step == 0 or i == n - 1:
-            out.append(f'<text x="{px(i):.1f}" y="{height - 14}" text-anchor="middle" class="muted">{esc(x)}</text>')
+            out.append(f'<text x="{px(i):.1f}" y="{mt + ph + 16}" text-anchor="middle" class="muted">{esc(x)}</text>')
     for name, ys, color in series:
         pts = [(px(i), py(v), v, i) for i, v in enumerate(ys) if v is not None]
         if len(pts) > 1:
@@ -198,8 +202,8 @@ def line_chart(title: str, xs: list[str], series: list[tuple[str, list[float | N
                        f'<title>{esc(name)} {esc(xs[i])}: {lab}</title></circle>')
     lx = ml
     for name, _, color in series:
-        out.append(f'<rect x="{lx}" y="{height - 10}" width="10" height="3" fill="{color}"/>'
-                   f'<text x="{lx + 14}" y="{height - 5}" class="small">{esc(name)}</text>')
+        out.append(f'<rect x="{lx}" y="{height - 9}" width="10" height="3" fill="{color}"/>'
+                   f'<text x="{lx + 14}" y="{height - 3}" class="small">{esc(name)}</text>')
         lx += 24 + 7 * len(name)
     out.append("</svg></figure>")
     return "".join(out)
@@ -214,11 +218,12 @@ class _Page:
         self.s = data.summary()
         self.keys = sorted(data.projects)
         self.anchor = anchor_ids(self.keys)
-        self.by_project: dict[str | None, list[Result]] = defaultdict(list)
+        self.counts_orphans = 0
         titles: dict[str, str] = {}
         remediations: dict[str, Counter] = defaultdict(Counter)
         for r in data.results:
-            self.by_project[r.project if r.project in data.projects else None].append(r)
+            if r.project not in data.projects:
+                self.counts_orphans += 1
             if r.title and r.rule not in titles:
                 titles[r.rule] = r.title
             if r.remediation:
@@ -232,34 +237,6 @@ class _Page:
             return ""
         a = self.anchor.get(key)
         return f'<a href="#{a}">{esc(key)}</a>' if a else esc(key)
-
-    def sources(self, r: Result) -> str:
-        return " ".join(link(f"{esc(s.system)} {esc(s.id)}", s.url, cls="src") for s in r.sources)
-
-    def finding_rows(self, results: list[Result], *, with_project: bool = False) -> str:
-        """Server-rendered rows with everything about a result (used for findings, waivers, data quality)."""
-        head = ("<th>Status</th><th>Severity</th><th>Rule</th>" + ("<th>Project</th>" if with_project else "")
-                + "<th>Subject</th><th>Finding</th><th>Source records</th>")
-        out = [f'<table class="f"><thead><tr>{head}</tr></thead><tbody>']
-        for r in results:
-            title = r.title or self.rule_title.get(r.rule, "")
-            body = [esc(r.reason)]
-            ev = fmt_evidence(r.evidence)
-            if ev:
-                body.append(f'<div class="ev"><b>Evidence</b> {esc(ev)}</div>')
-            if r.remediation:
-                body.append(f'<div class="fix"><b>Fix</b> {esc(r.remediation)}</div>')
-            if r.waiver:
-                body.append(f'<div class="wv"><b>Waiver</b> {esc(fmt_evidence(r.waiver))}</div>')
-            if r.first_seen:
-                body.append(f'<div class="muted small">first seen {esc(fmt_time(r.first_seen))}</div>')
-            proj = f"<td>{self.project_link(r.project)}</td>" if with_project else ""
-            out.append(f'<tr><td>{chip("st", r.status)}</td><td>{chip("sv", r.severity)}</td>'
-                       f'<td><b>{esc(r.rule)}</b><div class="small">{esc(title)}</div></td>{proj}'
-                       f'<td class="subj">{esc(r.subject)}</td><td>{"".join(body)}</td>'
-                       f"<td>{self.sources(r)}</td></tr>")
-        out.append("</tbody></table>")
-        return "".join(out)
 
 
 def _head(p: _Page, script: str) -> str:
@@ -293,10 +270,11 @@ def _header(p: _Page) -> str:
         names = sorted({str(f.get("system", "?")) for f in p.data.source_failures})
         fail = (f'<p class="alert">Source failure: {esc(", ".join(names))} could not be read; checks that need '
                 'them are <b>error</b>, not ok. See <a href="#sources">Sources</a>.</p>')
+    name = f" — {esc(run['name'])}" if run.get("name") else ""
     score = pct(s.score)
     cls = "good" if (s.score or 0) >= 0.9 else "warn" if (s.score or 0) >= 0.75 else "bad"
     return (f'<header><div class="score {cls}" title="ok / (ok + alarm); waived counted separately">'
-            f'<span>{score}</span><small>compliance</small></div><div><h1>PMO compliance report</h1>'
+            f'<span>{score}</span><small>compliance</small></div><div><h1>PMO compliance report{name}</h1>'
             f'<p>{" · ".join(meta)}</p>{fail}</div></header>'
             '<nav><a href="#overview">Overview</a><a href="#trend">Trend</a><a href="#lines">Reporting lines</a>'
             '<a href="#projects">Projects</a><a href="#results">All results</a><a href="#waivers">Waivers</a>'
@@ -325,7 +303,7 @@ def _overview(p: _Page) -> str:
         ev = c["ok"] + c["alarm"]
         if ev:
             fam.append((f"{f} ({c['ok']}/{ev})", round(100 * c["ok"] / ev), BAR_COLOR))
-    charts.append(bar_chart("Compliance by rule family (% ok)", fam, limit=20))
+    charts.append(bar_chart("Compliance by rule family (% ok)", fam, limit=20, unit="%"))
     rvc = s.rag_reported_vs_computed
     rows = "".join(
         f"<tr><th>{esc(rep)}</th>" + "".join(f"<td>{n}</td>" for n in comp.values()) + "</tr>"
@@ -354,7 +332,8 @@ def _trend(p: _Page) -> str:
                        percent=True)
     sev = line_chart("Open alarms per run, by severity", xs,
                      [("total", [float(t.alarms) for t in pts], "#333")]
-                     + [(k, [float(t.by_severity.get(k, 0)) for t in pts], SEV_COLORS[k]) for k in SEVERITIES])
+                     + [(k, [float(t.by_severity.get(k, 0)) if t.by_severity else None for t in pts], SEV_COLORS[k])
+                        for k in SEVERITIES])
     return f'<section id="trend"><h2>Trend across runs</h2>{note}<div class="charts">{score}{sev}</div></section>'
 
 
@@ -376,11 +355,12 @@ def _lines(p: _Page) -> str:
                        "<th>Score</th><th>Alarms</th></tr></thead><tbody>")
             for key in groups[ex][dept]:
                 pr, st = data.projects[key], s.by_project[key]
+                reported = pr.reported_rag.value if pr.reported_rag else None
                 sev = st.alarms_by_severity
                 al = " ".join(f'<span class="c sv-{k}" title="{k}">{v}</span>' for k, v in sev.items() if v)
                 out.append(f"<tr><td>{p.project_link(key)}</td><td>{esc(pr.name)}</td><td>{esc(pr.pm_label)}</td>"
                            f"<td>{esc(pr.phase)}</td><td>{esc(pr.state)}</td><td>{chip('rag', st.rag.value)}</td>"
-                           f"<td>{chip('rag', pr.reported_rag.value if pr.reported_rag else None, pr.reported_rag.value if pr.reported_rag else '—')}</td>"
+                           f"<td>{chip('rag', reported, reported or '—')}</td>"
                            f"<td>{pct(st.score)}</td><td>{al or '0'}</td></tr>")
             out.append("</tbody></table>")
         out.append("</details>")
@@ -402,41 +382,29 @@ def _projects(p: _Page) -> str:
            'placeholder="Find a project (key, name, PM, department)" aria-label="Find a project">'
            '<button type="button" id="p-open">Expand all</button><button type="button" id="p-close">'
            'Collapse all</button><span id="pq-n" class="muted"></span></div>'
-           '<p class="muted small">Each project lists its open findings (alarm, error, waived) in full; its ok and '
-           "skipped checks appear when the section is opened.</p>"]
+           '<p class="muted small">Open a project for its results: open findings (alarm, error, waived) in full '
+           "with evidence, remediation and source records, then its ok and skipped checks.</p>"]
     for i, key in enumerate(p.keys):
         pr, st = data.projects[key], s.by_project[key]
-        results = p.by_project.get(key, [])
-        findings = sorted((r for r in results if r.status in FINDING_STATUSES),
-                          key=lambda r: (TABLE_ORDER[r.status], SEVERITIES.index(r.severity), r.rule, r.subject))
         c = st.counts
-        find_text = " ".join(x for x in (key, pr.name, pr.pm_label, pr.department, pr.phase) if x).lower()
+        find = " ".join(x for x in (key, pr.name, pr.pm_label, pr.department, pr.phase) if x).lower()
+        reported = pr.reported_rag.value if pr.reported_rag else "not reported"
+        record = link(esc(pr.url), pr.url) if is_http_url(pr.url) else "—"
         out.append(
-            f'<details class="proj" id="{p.anchor[key]}" data-pi="{i}" data-find="{esc(find_text)}"><summary>'
+            f'<details class="proj" id="{p.anchor[key]}" data-pi="{i}" data-find="{esc(find)}"><summary>'
             f'{chip("rag", st.rag.value)} <b>{esc(key)}</b> {esc(pr.name)} <span class="gm">{pct(st.score)} · '
             f'{c["alarm"]} alarm · {c["error"]} error · {c["waived"]} waived · {c["ok"]} ok · {c["skip"]} skip'
-            f"</span></summary><dl>"
-            f"<dt>Department</dt><dd>{esc(pr.department or NONE_LABEL)} ({esc(data.executive_of(pr.department))})</dd>"
-            f"<dt>PM</dt><dd>{esc(pr.pm_label)}</dd><dt>Sponsor</dt><dd>{esc(pr.sponsor_name or pr.sponsor or NONE_LABEL)}</dd>"
-            f"<dt>Phase</dt><dd>{esc(pr.phase or NONE_LABEL)}</dd><dt>State</dt><dd>{esc(pr.state)}</dd>"
-            f"<dt>Reported RAG</dt><dd>{esc(pr.reported_rag.value if pr.reported_rag else 'not reported')}</dd>"
-            f"<dt>Record</dt><dd>{link(esc(pr.url), pr.url) if is_http_url(pr.url) else '—'}</dd></dl>")
-        if findings:
-            out.append(p.finding_rows(findings))
-        else:
-            out.append('<p class="okmsg">No open findings.</p>')
-        rest = c["ok"] + c["skip"]
-        if rest:
-            out.append(f'<div class="allc" data-pi="{i}"><p class="muted small">{rest} ok / skipped checks '
-                       "(shown here when JavaScript is on; also in the results table and exports).</p></div>")
-        out.append("</details>")
-    orphans = p.by_project.get(None, [])
-    if orphans:
-        out.append('<details class="proj" id="p-none"><summary><b>Not tied to a project</b> <span class="gm">'
-                   f"{len(orphans)} results (people, portfolio-level checks)</span></summary>")
-        out.append(p.finding_rows(sorted(orphans, key=lambda r: (TABLE_ORDER[r.status], r.rule, r.subject))))
-        out.append("</details>")
-    out.append("</section>")
+            f'</span></summary><dl><dt>Department</dt><dd>{esc(pr.department or NONE_LABEL)} '
+            f"({esc(data.executive_of(pr.department))})</dd><dt>PM</dt><dd>{esc(pr.pm_label)}</dd>"
+            f"<dt>Sponsor</dt><dd>{esc(pr.sponsor_name or pr.sponsor or NONE_LABEL)}</dd><dt>Phase</dt>"
+            f"<dd>{esc(pr.phase or NONE_LABEL)} ({esc(pr.state)})</dd><dt>Reported RAG</dt><dd>{esc(reported)}</dd>"
+            f'<dt>Record</dt><dd>{record}</dd></dl><div class="pr" data-pi="{i}"></div></details>')
+    if p.counts_orphans:
+        out.append('<details class="proj" id="p-none" data-pi="-1" data-find=""><summary><b>Not tied to a project'
+                   f'</b> <span class="gm">{p.counts_orphans} results (people, portfolio-level checks)</span>'
+                   '</summary><div class="pr" data-pi="-1"></div></details>')
+    out.append("<noscript><p>Per-project results need JavaScript; the CSV, JSON and XLSX reports hold them.</p>"
+               "</noscript></section>")
     return "".join(out)
 
 
@@ -482,19 +450,17 @@ def _waivers(p: _Page) -> str:
         return ('<table class="f"><thead><tr><th>Rule</th><th>Selector</th><th>Justification</th><th>Approver</th>'
                 f"<th>Expiry</th></tr></thead><tbody>{rows}</tbody></table>")
 
-    waived = [r for r in data.results if r.status == "waived"]
-    waived.sort(key=lambda r: (r.project or "", r.rule, r.subject))
+    n_waived = p.s.counts["waived"]
     return (f'<section id="waivers"><h2>Waivers</h2><h3>Active waivers ({len(active)})</h3>{table(active)}'
             f'<div class="expired"><h3>Expired waivers ({len(expired)})</h3><p class="small">An expired waiver no '
             f"longer covers anything: the alarms it covered are open again.</p>{table(expired)}</div>"
-            f"<h3>Waived results ({len(waived)})</h3><p class=\"small muted\">Waived results are alarms covered "
+            f"<h3>Waived results ({n_waived})</h3><p class=\"small muted\">Waived results are alarms covered "
             "by an active waiver; they are listed here and in each project, and are not counted as ok.</p>"
-            + (p.finding_rows(waived, with_project=True) if waived else '<p class="muted">None.</p>')
-            + "</section>")
+            '<div id="waived" class="js-list"></div></section>')
 
 
 def _quality(p: _Page) -> str:
-    dq = sorted(p.data.quality_findings(), key=lambda r: (TABLE_ORDER.get(r.status, 9), r.rule, r.subject))
+    n_dq = len(p.data.quality_findings())
     errors = Counter(r.rule for r in p.data.results if r.status == "error")
     err = ""
     if errors:
@@ -504,9 +470,8 @@ def _quality(p: _Page) -> str:
                "not be read or parsed; each is listed in its project and in the results table (status = error)."
                f'</p><table class="f"><thead><tr><th>Rule</th><th>Title</th><th>Errors</th></tr></thead>'
                f"<tbody>{rows}</tbody></table>")
-    body = p.finding_rows(dq, with_project=True) if dq else '<p class="okmsg">No data-quality findings.</p>'
-    return (f'<section id="quality"><h2>Data quality</h2><h3>Findings of the DATA rules ({len(dq)})</h3>{body}'
-            f"{err}</section>")
+    return (f'<section id="quality"><h2>Data quality</h2><h3>Findings of the DATA rules ({n_dq})</h3>'
+            f'<div id="dq" class="js-list"></div>{err}</section>')
 
 
 def _sources(p: _Page) -> str:
@@ -557,11 +522,12 @@ def _split_url(url: str) -> tuple[str, str]:
 
 
 def _table_data(p: _Page) -> dict[str, Any]:
-    """The results table as compact JSON: dictionary-coded rules, projects, systems and URL prefixes.
+    """Every result as compact JSON: rules, projects, systems and URL prefixes dictionary-coded.
 
     rows: [rule, status, severity, project, subject, reason, evidence, sources, remediation, waiver, first_seen]
     sources: [[system, id, prefix, suffix]] (prefix -1: no usable link; suffix null: same as id).
-    remediation: null when it is the rule's usual remediation (rules[i][3]).
+    remediation: null when it is the rule's usual remediation (rules[i][3]). dq: the data-quality findings,
+    coded the same way. Rows are in the table's default order: alarm, error, waived, ok, skip; worst first.
     """
     data = p.data
     rule_ix = {rid: i for i, rid in enumerate(p.rule_ids)}
@@ -570,10 +536,9 @@ def _table_data(p: _Page) -> dict[str, Any]:
     sv_ix = {s: i for i, s in enumerate(SEVERITIES)}
     systems: dict[str, int] = {}
     prefixes: dict[str, int] = {}
-    ordered = sorted(data.results, key=lambda r: (TABLE_ORDER[r.status], sv_ix.get(r.severity, 9),
-                                                  r.project or "~", r.rule, r.subject))
-    rows = []
-    for r in ordered:
+    rules = [[rid, p.rule_title.get(rid, ""), family_of(rid), p.rule_fix.get(rid, "")] for rid in p.rule_ids]
+
+    def code(r: Result) -> list[Any]:
         srcs = []
         for s in r.sources:
             sy = systems.setdefault(s.system, len(systems))
@@ -582,22 +547,43 @@ def _table_data(p: _Page) -> dict[str, Any]:
                 srcs.append([sy, s.id, prefixes.setdefault(pre, len(prefixes)), None if suf == s.id else suf])
             else:
                 srcs.append([sy, s.id, -1, None])
+        if r.rule not in rule_ix:  # a data-quality finding for a rule no result names
+            rule_ix[r.rule] = len(rules)
+            rules.append([r.rule, r.title, family_of(r.rule), r.remediation])
         fix = r.remediation or ""
-        rows.append([
-            rule_ix[r.rule], st_ix[r.status], sv_ix.get(r.severity, 3),
+        return [
+            rule_ix[r.rule], st_ix.get(r.status, 4), sv_ix.get(r.severity, 3),
             proj_ix.get(r.project, -1) if r.project else -1,
             r.subject, r.reason, fmt_evidence(r.evidence), srcs,
-            None if fix == p.rule_fix.get(r.rule, "") else fix,
+            None if fix == rules[rule_ix[r.rule]][3] else fix,
             fmt_evidence(r.waiver) if r.waiver else None,
             r.first_seen.strftime("%Y-%m-%d") if r.first_seen else None,
-        ])
+        ]
+
+    def order(r: Result):
+        return (TABLE_ORDER.get(r.status, 9), sv_ix.get(r.severity, 9), r.project or "~", r.rule, r.subject)
+
+    rows = [code(r) for r in sorted(data.results, key=order)]
+    dq = [code(r) for r in sorted(data.quality_findings(), key=order)]
     projects = []
     for k in p.keys:
         pr = data.projects[k]
         projects.append([k, pr.name or "", pr.department or NONE_LABEL, pr.pm_label, p.anchor[k]])
-    rules = [[rid, p.rule_title.get(rid, ""), family_of(rid), p.rule_fix.get(rid, "")] for rid in p.rule_ids]
     return {"rules": rules, "projects": projects, "systems": list(systems), "prefixes": list(prefixes),
-            "rows": rows}
+            "rows": rows, "dq": dq}
+
+
+def pack(value: Any) -> str:
+    """JSON, gzip-compressed (deterministic: no timestamp), base64-encoded: safe inside any element."""
+    raw = to_json(value).encode("utf-8")
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+
+
+def unpack(text: str) -> Any:
+    """The inverse of `pack` (for tests and tools that read the report's data back)."""
+    import json
+
+    return json.loads(gzip.decompress(base64.b64decode(text)).decode("utf-8"))
 
 
 def build_html(data: ReportData) -> str:
@@ -607,9 +593,10 @@ def build_html(data: ReportData) -> str:
             _quality(p), _sources(p), _rules(p), "</main>",
             '<footer class="muted small">Generated by pmo-hub. Self-contained: this file loads nothing from the '
             "network.</footer>"]
-    blob = script_json(_table_data(p))
-    return "".join([_head(p, JS), *body, f'<script type="application/json" id="report-data">{blob}</script>',
-                    f"<script>{JS}</script></body></html>"])
+    blob = pack(_table_data(p))
+    return "".join([_head(p, JS), *body,
+                    f'<script type="application/octet-stream" id="report-data" data-encoding="gzip+base64">'
+                    f"{blob}</script><script>{JS}</script></body></html>"])
 
 
 def render_html(data: ReportData, out: Path) -> Path:
@@ -634,6 +621,7 @@ nav{position:sticky;top:0;z-index:5;background:#fff;border-bottom:1px solid var(
 display:flex;gap:18px;flex-wrap:wrap}
 nav a{color:var(--accent);text-decoration:none;font-weight:500}
 main{padding:8px 28px 40px;max-width:1500px}
+section,details.proj{scroll-margin-top:48px}
 section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 20px;margin:18px 0}
 h2{margin:4px 0 12px;font-size:19px}h3{font-size:16px;margin:14px 0 8px;display:inline}h4{margin:14px 0 6px}
 section>h3{display:block}
@@ -643,7 +631,8 @@ section>h3{display:block}
 .tile b{display:block;font-size:22px;color:var(--fg)}
 .t-ok b{color:#2e7d32}.t-alarm b{color:#c62828}.t-waived b{color:#6a4fb3}.t-error b{color:#8d4a00}
 .charts{display:flex;flex-wrap:wrap;gap:18px 30px}
-.chart{margin:6px 0}.chart figcaption{font-weight:600;margin-bottom:4px}
+.chart{margin:6px 0}.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;max-width:430px}
+.chart figcaption{font-weight:600;margin-bottom:4px}
 .chart svg{font-size:12px;fill:var(--fg);max-width:100%;height:auto}
 .chart svg .v{fill:var(--muted)}.chart svg .muted{fill:var(--muted)}.chart svg .grid{stroke:#e6e9ef}
 .c{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;font-weight:600;color:#fff;
@@ -657,7 +646,10 @@ table{border-collapse:collapse;width:100%;margin:6px 0 10px}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 thead th{background:#f0f2f6;font-weight:600;position:sticky;top:37px}
 table.m{width:auto}table.m td,table.m th{text-align:right}table.m th:first-child{text-align:left}
-.subj{word-break:break-word;max-width:240px}
+.subj{overflow-wrap:anywhere;min-width:110px;max-width:240px}
+td b{white-space:nowrap}
+table.pl{table-layout:fixed}table.pl th:nth-child(1){width:9%}table.pl th:nth-child(2){width:24%}
+table.pl th:nth-child(3){width:16%}table.pl th:nth-child(n+4){width:8.5%}
 .ev,.fix,.wv{margin-top:3px;font-size:12px;color:#333;word-break:break-word}
 .ev b,.fix b,.wv b{color:var(--muted);font-weight:600;margin-right:4px}
 .wv{color:#4a3590}
@@ -687,11 +679,11 @@ footer{padding:0 28px 20px}
 JS = r"""
 (function () {
   'use strict';
-  var D = JSON.parse(document.getElementById('report-data').textContent);
   var ST = ['ok', 'alarm', 'waived', 'skip', 'error'], SV = ['critical', 'high', 'medium', 'low'];
   var ORDER = {alarm: 0, error: 1, waived: 2, ok: 3, skip: 4};
-  var RULES = D.rules, PROJ = D.projects, SYS = D.systems, PRE = D.prefixes, ROWS = D.rows;
-  var PAGE = 100;
+  var PAGE = 100, LIST_MAX = 500;
+  var D, RULES, PROJ, SYS, PRE, ROWS, byProject = {};
+  var root = document.documentElement;
 
   function el(tag, cls, text) {
     var n = document.createElement(tag);
@@ -699,10 +691,30 @@ JS = r"""
     if (text !== undefined && text !== null) n.textContent = String(text);
     return n;
   }
-  function safeUrl(u) { return (typeof u === 'string' && /^https?:\/\//i.test(u)) ? u : null; }
+  function add(parent) {
+    for (var i = 1; i < arguments.length; i++) if (arguments[i]) parent.appendChild(arguments[i]);
+    return parent;
+  }
+  function safeUrl(u) { return (typeof u === 'string' && /^https?:\/\/\S/i.test(u)) ? u : null; }
   function chip(kind, v) { return el('span', 'c ' + kind + '-' + v, v); }
-  function td(child) { var c = el('td'); if (child) c.appendChild(child); return c; }
+  function td(child, cls) { var c = el('td', cls); if (child) c.appendChild(child); return c; }
+  function tdText(text, cls) { return el('td', cls, text); }
+  function labelled(cls, label, text) {
+    return add(el('div', cls), el('b', null, label), document.createTextNode(text));
+  }
+  function each(list, fn) { Array.prototype.forEach.call(list, fn); }
 
+  // ---------------------------------------------------------------- data
+  function unpack() {
+    var node = document.getElementById('report-data');
+    if (typeof DecompressionStream === 'undefined') return Promise.reject(new Error('no DecompressionStream'));
+    var bin = atob(node.textContent.trim()), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+    return new Response(stream).text().then(JSON.parse);
+  }
+
+  // ---------------------------------------------------------------- rows
   function sources(r) {
     var cell = el('td');
     (r[7] || []).forEach(function (s) {
@@ -711,61 +723,74 @@ JS = r"""
       var a;
       if (url) { a = el('a', 'src', label); a.href = url; a.target = '_blank'; a.rel = 'noopener noreferrer'; }
       else a = el('span', 'src', label);
-      cell.appendChild(a); cell.appendChild(document.createTextNode(' '));
+      add(cell, a, document.createTextNode(' '));
     });
     return cell;
   }
-
-  function detailRow(r, ncols) {
-    var tr = el('tr', 'det'), c = el('td');
-    c.colSpan = ncols;
-    var rule = RULES[r[0]];
-    c.appendChild(el('div', null, rule[0] + ' — ' + rule[1]));
-    if (r[6]) { var e = el('div', 'ev'); e.appendChild(el('b', null, 'Evidence')); e.appendChild(document.createTextNode(r[6])); c.appendChild(e); }
-    var fix = r[8] === null ? rule[3] : r[8];
-    if (fix) { var f = el('div', 'fix'); f.appendChild(el('b', null, 'Fix')); f.appendChild(document.createTextNode(fix)); c.appendChild(f); }
-    if (r[9]) { var w = el('div', 'wv'); w.appendChild(el('b', null, 'Waiver')); w.appendChild(document.createTextNode(r[9])); c.appendChild(w); }
-    if (r[10]) c.appendChild(el('div', 'muted small', 'first seen ' + r[10]));
-    tr.appendChild(c);
-    return tr;
+  function details(r, box) {
+    var rule = RULES[r[0]], fix = r[8] === null ? rule[3] : r[8];
+    if (r[6]) box.appendChild(labelled('ev', 'Evidence', r[6]));
+    if (fix) box.appendChild(labelled('fix', 'Fix', fix));
+    if (r[9]) box.appendChild(labelled('wv', 'Waiver', r[9]));
+    if (r[10]) box.appendChild(el('div', 'muted small', 'first seen ' + r[10]));
+    return box;
   }
-
-  function resultRow(r, withProject, ncols) {
-    var tr = el('tr', 'row');
+  function projectCells(tr, r) {
+    var p = PROJ[r[3]], a = null;
+    if (p) { a = el('a', null, p[0]); a.href = '#' + p[4]; }
+    tr.appendChild(td(a));
+    tr.appendChild(tdText(p ? p[2] : ''));
+  }
+  // full: reason with evidence, fix and waiver inline (findings); otherwise a click shows them (table)
+  function resultRow(r, opts) {
+    var tr = el('tr', opts.full ? null : 'row'), rule = RULES[r[0]];
     tr.appendChild(td(chip('st', ST[r[1]])));
     tr.appendChild(td(chip('sv', SV[r[2]])));
-    tr.appendChild(td(el('b', null, RULES[r[0]][0])));
-    if (withProject) {
-      var p = PROJ[r[3]];
-      var a = null;
-      if (p) { a = el('a', null, p[0]); a.href = '#' + p[4]; }
-      tr.appendChild(td(a));
-      tr.appendChild(td(p ? el('span', null, p[2]) : null));
-    }
-    var s = td(null); s.className = 'subj'; s.textContent = r[4]; tr.appendChild(s);
-    var reason = td(null); reason.textContent = r[5]; tr.appendChild(reason);
+    tr.appendChild(add(el('td'), el('b', null, rule[0]), opts.full ? el('div', 'small', rule[1]) : null));
+    if (opts.project) projectCells(tr, r);
+    tr.appendChild(tdText(r[4], 'subj'));
+    var reason = tdText(r[5]);
+    if (opts.full) details(r, reason);
+    tr.appendChild(reason);
     tr.appendChild(sources(r));
-    tr.addEventListener('click', function (ev) {
-      if (ev.target.tagName === 'A') return;
-      var next = tr.nextSibling;
-      if (next && next.className === 'det') next.parentNode.removeChild(next);
-      else tr.parentNode.insertBefore(detailRow(r, ncols), tr.nextSibling);
-    });
+    if (!opts.full) {
+      tr.addEventListener('click', function (ev) {
+        if (ev.target.tagName === 'A') return;
+        var next = tr.nextSibling;
+        if (next && next.className === 'det') { next.parentNode.removeChild(next); return; }
+        var c = el('td'); c.colSpan = tr.children.length;
+        c.appendChild(el('div', null, rule[0] + ' — ' + rule[1]));
+        details(r, c);
+        tr.parentNode.insertBefore(add(el('tr', 'det'), c), tr.nextSibling);
+      });
+    }
     return tr;
+  }
+  function table(rows, opts) {
+    var t = el('table', opts.full ? 'f' : 'r'), h = el('tr');
+    var cols = ['Status', 'Severity', 'Rule'].concat(opts.project ? ['Project', 'Department'] : [])
+      .concat(['Subject', opts.full ? 'Finding' : 'Reason', 'Source records']);
+    cols.forEach(function (x) { h.appendChild(el('th', null, x)); });
+    var b = el('tbody');
+    rows.forEach(function (r) { b.appendChild(resultRow(r, opts)); });
+    return add(t, add(el('thead'), h), b);
+  }
+  // a long list: the first LIST_MAX rows, and a button for the rest
+  function list(box, rows, opts, empty) {
+    box.textContent = '';
+    if (!rows.length) { box.appendChild(el('p', 'okmsg', empty)); return; }
+    var t = table(rows.slice(0, LIST_MAX), opts);
+    box.appendChild(t);
+    if (rows.length > LIST_MAX) {
+      var more = el('button', null, 'Show all ' + rows.length);
+      more.type = 'button';
+      more.addEventListener('click', function () { box.replaceChild(table(rows, opts), t); box.removeChild(more); });
+      box.appendChild(more);
+    }
   }
 
   // ---------------------------------------------------------------- results table
-  var q = document.getElementById('q'), fst = document.getElementById('f-st'), fsv = document.getElementById('f-sv');
-  var ffam = document.getElementById('f-fam'), fdept = document.getElementById('f-dept');
-  var tbody = document.querySelector('#rt tbody'), count = document.getElementById('r-count');
-  var pageLabel = document.getElementById('r-page');
   var view = [], page = 0, sortKey = null, sortDir = 1, hay = null;
-
-  function haystack(i) {
-    var r = ROWS[i], p = PROJ[r[3]], rule = RULES[r[0]];
-    return (rule[0] + ' ' + rule[1] + ' ' + (p ? p[0] + ' ' + p[1] + ' ' + p[3] : '') + ' ' + r[4] + ' ' + r[5] + ' ' +
-      (r[7] || []).map(function (s) { return s[1]; }).join(' ')).toLowerCase();
-  }
   var KEYS = {
     st: function (r) { return ORDER[ST[r[1]]]; },
     sv: function (r) { return r[2]; },
@@ -775,15 +800,21 @@ JS = r"""
     subj: function (r) { return r[4]; },
     reason: function (r) { return r[5]; }
   };
+  function $(id) { return document.getElementById(id); }
+  function haystack(r) {
+    var p = PROJ[r[3]], rule = RULES[r[0]];
+    return (rule[0] + ' ' + rule[1] + ' ' + (p ? p[0] + ' ' + p[1] + ' ' + p[3] : '') + ' ' + r[4] + ' ' + r[5] + ' ' +
+      r[6] + ' ' + (r[7] || []).map(function (s) { return s[1]; }).join(' ')).toLowerCase();
+  }
   function apply() {
-    var text = q.value.trim().toLowerCase(), st = fst.value, sv = fsv.value, fam = ffam.value, dept = fdept.value;
-    var sti = ST.indexOf(st), svi = SV.indexOf(sv);
-    if (text && !hay) { hay = new Array(ROWS.length); for (var k = 0; k < ROWS.length; k++) hay[k] = haystack(k); }
+    var text = $('q').value.trim().toLowerCase(), sti = ST.indexOf($('f-st').value);
+    var svi = SV.indexOf($('f-sv').value), fam = $('f-fam').value, dept = $('f-dept').value;
+    if (text && !hay) hay = ROWS.map(haystack);
     view = [];
     for (var i = 0; i < ROWS.length; i++) {
       var r = ROWS[i];
-      if (st && r[1] !== sti) continue;
-      if (sv && r[2] !== svi) continue;
+      if (sti >= 0 && r[1] !== sti) continue;
+      if (svi >= 0 && r[2] !== svi) continue;
       if (fam && RULES[r[0]][2] !== fam) continue;
       if (dept && (!PROJ[r[3]] || PROJ[r[3]][2] !== dept)) continue;
       if (text && hay[i].indexOf(text) < 0) continue;
@@ -793,7 +824,7 @@ JS = r"""
       var key = KEYS[sortKey];
       view.sort(function (a, b) {
         var x = key(ROWS[a]), y = key(ROWS[b]);
-        return (x < y ? -1 : x > y ? 1 : a - b) * (x === y ? 1 : sortDir);
+        return x < y ? -sortDir : x > y ? sortDir : a - b;
       });
     }
     page = 0;
@@ -802,84 +833,111 @@ JS = r"""
   function draw() {
     var pages = Math.max(1, Math.ceil(view.length / PAGE));
     if (page >= pages) page = pages - 1;
-    var frag = document.createDocumentFragment();
+    var tbody = document.querySelector('#rt tbody'), frag = document.createDocumentFragment();
     var end = Math.min(view.length, (page + 1) * PAGE);
-    for (var i = page * PAGE; i < end; i++) frag.appendChild(resultRow(ROWS[view[i]], true, 8));
+    for (var i = page * PAGE; i < end; i++) frag.appendChild(resultRow(ROWS[view[i]], {project: true}));
     tbody.textContent = '';
     tbody.appendChild(frag);
-    count.textContent = view.length + ' of ' + ROWS.length + ' results';
-    pageLabel.textContent = view.length ? 'rows ' + (page * PAGE + 1) + '–' + end + ' · page ' + (page + 1) + ' of ' + pages : 'no matching results';
+    $('r-count').textContent = view.length + ' of ' + ROWS.length + ' results';
+    $('r-page').textContent = view.length
+      ? 'rows ' + (page * PAGE + 1) + '–' + end + ' · page ' + (page + 1) + ' of ' + pages : 'no matching results';
   }
-  var timer = null;
-  q.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(apply, 150); });
-  [fst, fsv, ffam, fdept].forEach(function (s) { s.addEventListener('change', apply); });
-  document.getElementById('r-prev').addEventListener('click', function () { if (page > 0) { page--; draw(); } });
-  document.getElementById('r-next').addEventListener('click', function () {
-    if ((page + 1) * PAGE < view.length) { page++; draw(); }
-  });
-  var heads = document.querySelectorAll('#rt th[data-k]');
-  Array.prototype.forEach.call(heads, function (th) {
-    function sortBy() {
-      var k = th.getAttribute('data-k');
-      sortDir = (sortKey === k) ? -sortDir : 1;
-      sortKey = k;
-      Array.prototype.forEach.call(heads, function (h) { h.setAttribute('aria-sort', 'none'); });
-      th.setAttribute('aria-sort', sortDir > 0 ? 'ascending' : 'descending');
-      apply();
-    }
-    th.addEventListener('click', sortBy);
-    th.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(); } });
-  });
-  apply();
-
-  // ---------------------------------------------------------------- per-project: all checks on open
-  var byProject = {};
-  for (var i = 0; i < ROWS.length; i++) { var pi = ROWS[i][3]; (byProject[pi] = byProject[pi] || []).push(i); }
-  function fillProject(det) {
-    var box = det.querySelector('.allc');
-    if (!box || box.getAttribute('data-done')) return;
-    box.setAttribute('data-done', '1');
-    var idx = (byProject[+box.getAttribute('data-pi')] || []).filter(function (k) { var s = ST[ROWS[k][1]]; return s === 'ok' || s === 'skip'; });
-    box.textContent = '';
-    box.appendChild(el('h4', null, 'Ok and skipped checks (' + idx.length + ')'));
-    var t = el('table', 'r'), h = el('tr');
-    ['Status', 'Severity', 'Rule', 'Subject', 'Reason', 'Source records'].forEach(function (x) { h.appendChild(el('th', null, x)); });
-    var th = el('thead'); th.appendChild(h); t.appendChild(th);
-    var b = el('tbody');
-    idx.forEach(function (k) { b.appendChild(resultRow(ROWS[k], false, 6)); });
-    t.appendChild(b); box.appendChild(t);
-  }
-  document.addEventListener('toggle', function (e) {
-    var d = e.target;
-    if (d && d.classList && d.classList.contains('proj') && d.open) fillProject(d);
-  }, true);
-  var dets = document.querySelectorAll('details.proj');
-  if (location.hash) { var target = document.getElementById(location.hash.slice(1)); if (target && target.tagName === 'DETAILS') target.open = true; }
-  document.addEventListener('click', function (e) {
-    var a = e.target.closest ? e.target.closest('a[href^="#p"]') : null;
-    if (!a) return;
-    var t = document.getElementById(a.getAttribute('href').slice(1));
-    if (t && t.tagName === 'DETAILS') t.open = true;
-  });
-  document.getElementById('p-open').addEventListener('click', function () {
-    Array.prototype.forEach.call(dets, function (d) { if (d.style.display !== 'none') d.open = true; });
-  });
-  document.getElementById('p-close').addEventListener('click', function () {
-    Array.prototype.forEach.call(dets, function (d) { d.open = false; });
-  });
-  var pq = document.getElementById('pq'), pqn = document.getElementById('pq-n'), ptimer = null;
-  pq.addEventListener('input', function () {
-    clearTimeout(ptimer);
-    ptimer = setTimeout(function () {
-      var t = pq.value.trim().toLowerCase(), n = 0;
-      Array.prototype.forEach.call(dets, function (d) {
-        var hit = !t || (d.getAttribute('data-find') || '').indexOf(t) >= 0;
-        d.style.display = hit ? '' : 'none';
-        if (hit) n++;
+  function initTable() {
+    var timer = null;
+    $('q').addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(apply, 150); });
+    ['f-st', 'f-sv', 'f-fam', 'f-dept'].forEach(function (id) { $(id).addEventListener('change', apply); });
+    $('r-prev').addEventListener('click', function () { if (page > 0) { page--; draw(); } });
+    $('r-next').addEventListener('click', function () { if ((page + 1) * PAGE < view.length) { page++; draw(); } });
+    var heads = document.querySelectorAll('#rt th[data-k]');
+    each(heads, function (th) {
+      function sortBy() {
+        var k = th.getAttribute('data-k');
+        sortDir = (sortKey === k) ? -sortDir : 1;
+        sortKey = k;
+        each(heads, function (h) { h.setAttribute('aria-sort', 'none'); });
+        th.setAttribute('aria-sort', sortDir > 0 ? 'ascending' : 'descending');
+        apply();
+      }
+      th.addEventListener('click', sortBy);
+      th.addEventListener('keydown', function (e) {
+        if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(); }
       });
-      pqn.textContent = t ? n + ' projects match' : '';
-    }, 150);
+    });
+    apply();
+  }
+
+  // ---------------------------------------------------------------- projects: results drawn when opened
+  function fillProject(det) {
+    var box = det.querySelector('.pr');
+    if (!box || !ROWS || box.getAttribute('data-done')) return;
+    box.setAttribute('data-done', '1');
+    var rows = (byProject[box.getAttribute('data-pi')] || []).map(function (k) { return ROWS[k]; });
+    var open = rows.filter(function (r) { return ORDER[ST[r[1]]] < 3; });
+    var rest = rows.filter(function (r) { return ORDER[ST[r[1]]] >= 3; });
+    box.textContent = '';
+    if (open.length) box.appendChild(table(open, {full: true}));
+    else box.appendChild(el('p', 'okmsg', 'No open findings.'));
+    if (rest.length) {
+      var sub = add(el('details', 'sub'), el('summary', null, 'Ok and skipped checks (' + rest.length + ')'));
+      sub.appendChild(table(rest, {}));
+      box.appendChild(sub);
+    }
+  }
+  function initProjects() {
+    var dets = document.querySelectorAll('details.proj');
+    document.addEventListener('toggle', function (e) {
+      var d = e.target;
+      if (d && d.classList && d.classList.contains('proj') && d.open) fillProject(d);
+    }, true);
+    each(dets, function (d) { if (d.open) fillProject(d); });
+    function openHash(id) {
+      var t = id && document.getElementById(id);
+      if (t && t.tagName === 'DETAILS') t.open = true;
+    }
+    if (location.hash) openHash(location.hash.slice(1));
+    document.addEventListener('click', function (e) {
+      var a = e.target.closest ? e.target.closest('a[href^="#p"]') : null;
+      if (a) openHash(a.getAttribute('href').slice(1));
+    });
+    $('p-open').addEventListener('click', function () {
+      each(dets, function (d) { if (d.style.display !== 'none') d.open = true; });
+    });
+    $('p-close').addEventListener('click', function () { each(dets, function (d) { d.open = false; }); });
+    var ptimer = null;
+    $('pq').addEventListener('input', function () {
+      clearTimeout(ptimer);
+      ptimer = setTimeout(function () {
+        var t = $('pq').value.trim().toLowerCase(), n = 0;
+        each(dets, function (d) {
+          var hit = !t || (d.getAttribute('data-find') || '').indexOf(t) >= 0;
+          d.style.display = hit ? '' : 'none';
+          if (hit) n++;
+        });
+        $('pq-n').textContent = t ? n + ' projects match' : '';
+      }, 150);
+    });
+  }
+
+  function fail(message) {
+    root.setAttribute('data-ready', 'error');
+    each(document.querySelectorAll('.js-list, .pr, #rt tbody'), function (box) {
+      box.textContent = '';
+      box.appendChild(el('p', 'alert', message));
+    });
+  }
+
+  unpack().then(function (data) {
+    D = data; RULES = D.rules; PROJ = D.projects; SYS = D.systems; PRE = D.prefixes; ROWS = D.rows;
+    for (var i = 0; i < ROWS.length; i++) { var pi = ROWS[i][3]; (byProject[pi] = byProject[pi] || []).push(i); }
+    initTable();
+    initProjects();
+    var waived = ROWS.filter(function (r) { return ST[r[1]] === 'waived'; });
+    list($('waived'), waived, {full: true, project: true}, 'None.');
+    list($('dq'), D.dq, {full: true, project: true}, 'No data-quality findings.');
+    root.setAttribute('data-ready', '1');
+  }, function () {
+    fail('This browser cannot unpack the report data (it needs DecompressionStream: Chrome 80, Firefox 113, ' +
+         'Safari 16.4 or later). The CSV, JSON and XLSX reports hold every result.');
   });
-  document.documentElement.setAttribute('data-ready', '1');
 })();
 """
