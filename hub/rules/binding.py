@@ -7,8 +7,10 @@ lifecycle does not know fails before any data is pulled, with the valid values l
 
 Overrides: each is partial params for one rule with optional selectors `project`, `department`, `phase`.
 For a project, every matching override is applied over the rule's params in order of specificity
-(project > department > phase > portfolio-wide; file order breaks ties), and the merged params validate
-against the check's Params once per distinct combination (cached).
+(project > department > phase > portfolio-wide; of two equally specific overrides the later wins). At load
+time the params in effect portfolio-wide and under each selective override are validated with their
+meaning (thresholds in order, phases in the lifecycle); a combination of several selective overrides is
+validated, once, when a project first needs it, and a bad one raises ConfigError from `evaluate`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from pydantic import ValidationError
 
 from hub.errors import ConfigError
 from hub.model import Project
-from hub.rules.loader import DEFAULT_CATALOG, LoadedRule, RuleSet, _read_toml, describe_errors, load_rules, validate_params
+from hub.rules.loader import (
+    DEFAULT_CATALOG,
+    LoadedRule,
+    RuleSet,
+    read_toml,
+    describe_errors,
+    load_rules,
+    validate_params,
+)
 from hub.rules.registry import Check, CheckParams
 from hub.rules.settings import Override, StandardsSettings, WaiverSpec
 
@@ -68,10 +78,9 @@ class BoundRule:
 
 @dataclass
 class Plan:
-    """The enabled rules, bound to the settings."""
+    """The enabled rules, bound to the settings, in rule-file order."""
 
     rules: list[BoundRule]
-    waivers: list[Waiver]
 
 
 def _unknown_id(where: str, rule_id: str, ruleset: RuleSet) -> ConfigError:
@@ -82,11 +91,14 @@ def load_waivers(settings: StandardsSettings) -> list[Waiver]:
     """Inline waivers plus those of every waiver file (`[[waiver]]` tables); structure only."""
     out = [Waiver(w, f"standards.waivers[{i}]") for i, w in enumerate(settings.waivers)]
     for path in settings.waiver_files:
-        data = _read_toml(Path(path))
+        data = read_toml(Path(path))
         unknown = sorted(set(data) - {"waiver"})
         if unknown:
             raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}. Valid keys are: ['waiver']")
-        for i, raw in enumerate(data.get("waiver", []), start=1):
+        raw_waivers = data.get("waiver", [])
+        if not isinstance(raw_waivers, list):
+            raise ConfigError(f"{path}: 'waiver' must be an array of tables ([[waiver]])")
+        for i, raw in enumerate(raw_waivers, start=1):
             rid = raw.get("rule", "?") if isinstance(raw, dict) else "?"
             try:
                 out.append(Waiver(WaiverSpec.model_validate(raw), f"{path}#{i}"))
@@ -110,22 +122,38 @@ def bind(ruleset: RuleSet, settings: StandardsSettings) -> Plan:
                 raise ConfigError(
                     f"{r.file}: rule {r.id}: scope.phases: {ph!r} is not a lifecycle phase. Valid values are: {phases}"
                 )
-        problem = bound[r.id].check.check_meaning(r.params, phases)
-        if problem:
-            raise ConfigError(f"{r.file}: rule {r.id}: {problem}")
 
+    numbered: dict[int, int] = {}  # id(override) -> its index in settings.overrides, for messages
     for i, o in sorted(enumerate(settings.overrides), key=lambda io: io[1].rank):
-        where = f"standards.overrides[{i}] (rule {o.rule})"
         b = bound.get(o.rule)
         if b is None:
             raise _unknown_id(f"standards.overrides[{i}]", o.rule, ruleset)
         if o.phase is not None and o.phase.lower() not in phase_names:
-            raise ConfigError(f"{where}: phase: {o.phase!r} is not a lifecycle phase. Valid values are: {phases}")
-        params = validate_params(b.rule.check, {**b.rule.spec.params, **o.params}, where)
-        problem = b.check.check_meaning(params, phases)
+            raise ConfigError(f"standards.overrides[{i}] (rule {o.rule}): phase: {o.phase!r} is not a lifecycle "
+                              f"phase. Valid values are: {phases}")
+        b.overrides.append(o)
+        numbered[id(o)] = i
+
+    # Params in effect, validated with their meaning (thresholds, phases): the rule's params with the
+    # portfolio-wide overrides, and each selective override on top of those. Combinations of several
+    # selective overrides are validated when a project first needs them.
+    for b in bound.values():
+        check = b.rule.check
+        wide = dict(b.rule.spec.params)
+        where = f"{b.rule.file}: rule {b.id}"
+        for o in b.overrides:
+            if o.portfolio_wide:
+                wide.update(o.params)
+                where = f"standards.overrides[{numbered[id(o)]}] (rule {b.id})"
+        problem = b.check.check_meaning(validate_params(check, wide, where), phases)
         if problem:
             raise ConfigError(f"{where}: {problem}")
-        b.overrides.append(o)
+        for o in b.overrides:
+            if not o.portfolio_wide:
+                where = f"standards.overrides[{numbered[id(o)]}] (rule {b.id})"
+                problem = b.check.check_meaning(validate_params(check, {**wide, **o.params}, where), phases)
+                if problem:
+                    raise ConfigError(f"{where}: {problem}")
 
     waivers = load_waivers(settings)
     for w in waivers:
@@ -135,7 +163,7 @@ def bind(ruleset: RuleSet, settings: StandardsSettings) -> Plan:
         b.waivers.append(w)
 
     disabled = set(settings.disable)
-    return Plan(rules=[b for b in bound.values() if b.id not in disabled], waivers=waivers)
+    return Plan(rules=[b for b in bound.values() if b.id not in disabled])
 
 
 def rule_files(settings: StandardsSettings) -> list[Path]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -136,7 +136,8 @@ class ProjectContext:
         if not pr.phase:
             return f"Cannot evaluate: project {self.key} has no phase."
         if self.phase_index is None:
-            return f"Cannot evaluate: phase {pr.phase!r} of project {self.key} is not in the lifecycle {self.run.phases}."
+            return (f"Cannot evaluate: phase {pr.phase!r} of project {self.key} is not in the lifecycle "
+                    f"{self.run.phases}.")
         return None
 
     @cached_property

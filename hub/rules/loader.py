@@ -28,7 +28,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Iterator, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Iterable, Iterator, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
@@ -36,6 +36,9 @@ import mappings
 from hub.errors import ConfigError
 from hub.model import Project, Severity
 from hub.rules.registry import Check, CheckParams, SubjectKind, get_checks
+
+if TYPE_CHECKING:
+    from hub.rules.settings import StandardsSettings
 
 DEFAULT_CATALOG = Path(mappings.__file__).parent / "standards.toml"
 
@@ -153,12 +156,20 @@ def _annotation_at(model: type[BaseModel], loc: tuple) -> Any:
     return ann
 
 
+def _fmt_loc(loc: tuple) -> str:
+    """("audience", 0) -> "audience[0]"; ("scope", "tags") -> "scope.tags"."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def describe_errors(e: ValidationError, model: type[BaseModel], prefix: str = "") -> str:
     """A ValidationError as one line: `where: problem` items joined by "; ", valid names listed."""
     parts = []
     for err in e.errors():
         loc = tuple(err["loc"])
-        where = prefix + ".".join(str(x) for x in loc) if loc else prefix.rstrip(".") or "rule"
+        where = prefix + _fmt_loc(loc) if loc else prefix.rstrip(".") or "rule"
         kind = err["type"]
         if kind == "extra_forbidden":
             base = _unwrap(_annotation_at(model, loc[:-1]))
@@ -178,7 +189,8 @@ def describe_errors(e: ValidationError, model: type[BaseModel], prefix: str = ""
 # --- loading ---
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file as a dict; ConfigError naming the file if it cannot be read or parsed."""
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
@@ -221,7 +233,7 @@ def load_rule(raw: Any, file: str, position: int) -> LoadedRule:
 
 def load_rule_file(path: str | Path) -> list[LoadedRule]:
     path = Path(path)
-    data = _read_toml(path)
+    data = read_toml(path)
     unknown = sorted(set(data) - {"rule"})
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}. Valid keys are: ['rule']")
@@ -248,9 +260,16 @@ def load_default_rules() -> RuleSet:
     return load_rules([DEFAULT_CATALOG])
 
 
-def validate_file(path: str | Path) -> RuleSet:
-    """Validate one rule file on its own (for `pmo-hub rules validate FILE`); raises ConfigError."""
-    return load_rules([path])
+def validate_file(path: str | Path, *, settings: StandardsSettings | None = None) -> RuleSet:
+    """Validate one rule file on its own (for `pmo-hub rules validate FILE`); raises ConfigError.
+
+    With `settings`, also what depends on them: scope phases and phase params against the lifecycle."""
+    ruleset = load_rules([path])
+    if settings is not None:
+        from hub.rules.binding import bind  # binding builds on this module
+
+        bind(ruleset, settings.model_copy(update={"overrides": [], "waivers": [], "waiver_files": [], "disable": []}))
+    return ruleset
 
 
 # --- JSON Schema ---

@@ -25,11 +25,14 @@ record's `invalid` dict, naming the place the connector recorded.
 Hooks a check may override (the engine calls them in this order for each project in the rule's scope):
 `subjects(ctx, p)` (default: every record of `applies_to` in the project), `applies(ctx, p)` (a reason to
 skip the whole project, default: project state not in `states`), `evaluate(subject, ctx, p)`, and, once per
-run, `orphans(run, p)` for subjects that belong to no known project (DATA-01's unmatched records).
+run, `orphans(run, p)` for subjects that belong to no known project (DATA-01's unmatched records). At load
+time, `check_meaning(p, phases)` judges params against the configured lifecycle (default: `from_phase` and
+`until_phase` must be lifecycle phases).
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import textwrap
 from datetime import date
@@ -78,7 +81,7 @@ class Outcome:
         self.status = status
         self.reason = reason
         self.evidence = evidence if evidence is not None else {}
-        self.sources = list(sources)
+        self.sources = sources if type(sources) is list else list(sources)
         self.severity = severity
 
     def __repr__(self) -> str:
@@ -138,8 +141,10 @@ class Check:
         """The subjects of this check in one project (default: all records of `applies_to`)."""
         return ctx.records(self.applies_to)
 
-    def applies(self, ctx: ProjectContext, p: Any) -> str | None:
-        """Why the check does not apply to this project at all (every subject gets `skip`), or None."""
+    def applies(self, ctx: ProjectContext, p: Any) -> str | Outcome | None:
+        """Why the check does not apply to this project at all (a skip reason for every subject), or None.
+
+        May return an Outcome instead (e.g. `error` when the phase needed to decide cannot be read)."""
         state = ctx.project.state
         if state not in self.states:
             return f"Project {ctx.key} is {state.replace('_', ' ')}."
@@ -163,13 +168,13 @@ class Check:
     @classmethod
     def example(cls) -> str:
         """The TOML rule example from the docstring (the first ```toml fence)."""
-        m = re.search(r"```toml\n(.*?)```", textwrap.dedent(cls.__doc__ or ""), re.S)
+        m = re.search(r"```toml\n(.*?)```", inspect.cleandoc(cls.__doc__ or ""), re.S)
         return textwrap.dedent(m.group(1)) if m else ""
 
     @classmethod
     def summary(cls) -> str:
         """The docstring's text without the example."""
-        doc = textwrap.dedent(cls.__doc__ or "").strip()
+        doc = inspect.cleandoc(cls.__doc__ or "")
         return re.split(r"\n\s*```toml", doc)[0].strip()
 
 

@@ -113,6 +113,10 @@ class Override(BaseModel):
         """Specificity: project beats department beats phase beats portfolio-wide."""
         return (self.project is not None, self.department is not None, self.phase is not None)
 
+    @property
+    def portfolio_wide(self) -> bool:
+        return self.project is None and self.department is None and self.phase is None
+
     def matches(self, department: str | None, project: str, phase: str | None) -> bool:
         return (
             (self.project is None or self.project == project)
@@ -174,6 +178,16 @@ class StandardsSettings(BaseModel):
         description="systems supplying each data kind; when a supplier's pull failed, checks reading that kind "
         "give `error`. A kind not listed is assumed to come from every system (any failure -> error).",
     )
+
+    def check(self, *, base_dir: str | Path | None = None, source: str = "<config>") -> None:
+        """Validate against the rule files they name (ids, params, lifecycle, waiver files); ConfigError if not."""
+        from hub.errors import ConfigError
+        from hub.rules.binding import load_standards  # binding builds on this module
+
+        try:
+            load_standards(self, base_dir=base_dir)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: standards: {e}") from e
 
     def resolve_paths(self, base_dir: str | Path) -> StandardsSettings:
         """A copy with relative `files` and `waiver_files` made absolute against `base_dir` (the config's dir)."""

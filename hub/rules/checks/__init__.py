@@ -10,4 +10,12 @@
     data   DATA-01..02   records matched across systems, systems agree
 """
 
-from hub.rules.checks import appr, data, gate, init, risk, stat, train, var  # noqa: F401
+# Imported in catalog order, which is the registry's order.
+from hub.rules.checks import init  # noqa: F401  isort: skip
+from hub.rules.checks import train  # noqa: F401  isort: skip
+from hub.rules.checks import stat  # noqa: F401  isort: skip
+from hub.rules.checks import appr  # noqa: F401  isort: skip
+from hub.rules.checks import risk  # noqa: F401  isort: skip
+from hub.rules.checks import gate  # noqa: F401  isort: skip
+from hub.rules.checks import var  # noqa: F401  isort: skip
+from hub.rules.checks import data  # noqa: F401  isort: skip

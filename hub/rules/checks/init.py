@@ -99,9 +99,10 @@ class SponsorAndPmNamed(Check):
         ev = {r: getattr(project, r) for r in p.roles}
         missing = [r for r in p.roles if not getattr(project, r)]
         if missing:
-            names = " and ".join("sponsor" if r == "sponsor" else "project manager" for r in missing)
+            names = " and no ".join("sponsor" if r == "sponsor" else "project manager" for r in missing)
             return alarm(f"Project {ctx.key} has no {names}.", ev, refs(project))
-        return ok(f"Project {ctx.key} names its {' and '.join(p.roles)}.", ev, refs(project))
+        named = " and ".join("sponsor" if r == "sponsor" else "project manager" for r in p.roles)
+        return ok(f"Project {ctx.key} names its {named}.", ev, refs(project))
 
 
 _PROFILE_FIELDS = sorted(set(Project.model_fields) - set(Record.model_fields))
