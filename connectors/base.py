@@ -48,6 +48,7 @@ class WriteTarget:
     current: dict[str, Any]  # hub-owned field -> value as last read from the source
     fields: tuple[str, ...]  # hub-owned fields this target supports
     comment: bool = False  # supports a status-summary comment/message
+    comment_id: str | None = None  # the hub's existing summary comment, as found in the source
 
 
 @dataclass
@@ -65,6 +66,8 @@ class WriteOp:
 
 class Connector(ABC):
     system: ClassVar[str]
+    # the data kinds (hub.rules.registry.DataKind) this connector can supply to the portfolio
+    supplies: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()

@@ -95,6 +95,7 @@ class JiraStatusReportFields(_M):
 class JiraChangeRequestFields(_M):
     amount: str | None = None
     decided_on: str | None = None
+    approver: str | None = None
 
 
 class JiraMapping(_M):

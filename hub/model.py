@@ -303,6 +303,9 @@ class Portfolio(BaseModel):
     source_failures: list[SourceFailure] = Field(default_factory=list)
     unmatched: list[Unmatched] = Field(default_factory=list)
     systems: list[str] = Field(default_factory=list)  # systems that contributed (pulled successfully)
+    # data kind -> configured systems that supply it (failed ones included): a check whose data no system
+    # supplies is skipped ("not configured"); one whose supplier failed is an error
+    supplies: dict[str, list[str]] = Field(default_factory=dict)
 
     # --- per-project indexes, built once per portfolio (rules call these in hot loops) ---
     def _index(self, attr: str) -> dict[str, list]:

@@ -11,6 +11,7 @@ run picks up where the last good one ended.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -27,7 +28,7 @@ from hub.merge import merge
 from hub.model import Portfolio, Result, SourceFailure
 from hub.secrets import mask, read_secret
 from hub.state import MirrorRecord, State, utcnow
-from hub import writeback
+from hub import logs, writeback
 
 log = logging.getLogger("pmo_hub.sync")
 
@@ -161,7 +162,9 @@ def pull_all(cfg: Config, state: State, connectors: dict[str, Connector], *, ful
             return name, e, cursor, time.monotonic() - t0
 
     with ThreadPoolExecutor(max_workers=max(1, len(connectors)), thread_name_prefix="pull") as pool:
-        for name, res, cursor, secs in pool.map(one, list(connectors)):
+        # each pull thread gets a copy of the caller's context, so its log lines carry the run id and job
+        futures = [pool.submit(contextvars.copy_context().run, one, name) for name in connectors]
+        for name, res, cursor, secs in (f.result() for f in futures):
             s = summaries[name]
             s.seconds = round(secs, 3)
             if isinstance(res, Exception):
@@ -189,6 +192,9 @@ def build_portfolio(cfg: Config, state: State, connectors: dict[str, Connector],
         parts.append(conn.contribute(recs, as_of=as_of))
     pf = merge(parts, as_of=as_of)
     pf.source_failures.extend(failures)
+    for name, conn in connectors.items():
+        for kind in conn.supplies:
+            pf.supplies.setdefault(kind, []).append(name)
     for f in failures:  # a failed source's stale mirror must not count as a successful pull
         if f.system in pf.systems:
             pf.systems.remove(f.system)
@@ -213,17 +219,19 @@ def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry
     own = connectors is None
     connectors = connectors if connectors is not None else build_connectors(cfg, policy)
     run_id = state.start_run(job)
+    log_context = logs.run_context.set({**logs.run_context.get(), "run_id": run_id, "job": job})
     started = utcnow()
     outcome: RunOutcome | None = None
+    failed = False
     try:
         pulls, failures = pull_all(cfg, state, connectors, full=full)
         portfolio, mirrors = build_portfolio(cfg, state, connectors, failures, as_of=started)
         today = today_in(cfg, started)
         results, expired = evaluate(cfg, portfolio, today=today)
         first_seen = state.save_results(run_id, results, now=started) if not dry_run else {}
-        for r in results:
+        for r in results:  # results are built with model_construct in the engine: set the field directly
             if (r.rule, r.subject) in first_seen:
-                r.first_seen = datetime.fromisoformat(first_seen[(r.rule, r.subject)])
+                r.__dict__["first_seen"] = datetime.fromisoformat(first_seen[(r.rule, r.subject)])
         outcome = RunOutcome(run_id, started, portfolio, results, pulls, expired_waivers=expired)
         if write:
             targets = []
@@ -241,6 +249,7 @@ def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry
                 outcome.applied = writeback.apply(outcome.plan, connectors, state, run_id)
         return outcome
     except BaseException as e:
+        failed = True
         stats = outcome.stats() if outcome else {}
         state.finish_run(run_id, "failed", stats, error=mask(str(e)) if isinstance(e, Exception) else type(e).__name__)
         raise
@@ -249,8 +258,9 @@ def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry
             outcome.finished = utcnow()
             outcome.requests = {name: sum(c.requests.values()) for name, c in connectors.items()}
             outcome.retry_wait_s = policy.waited_s
-            if state.runs(limit=1) and state.runs(limit=1)[0]["id"] == run_id and not state.runs(limit=1)[0]["finished"]:
+            if not failed:  # (other workers' runs may have started since: decide by this run, not the latest)
                 state.finish_run(run_id, outcome.outcome, outcome.stats())
         if own:
             for c in connectors.values():
                 c.close()
+        logs.run_context.reset(log_context)

@@ -175,23 +175,28 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
             if last.get((t.record, "comment")) != digest:
                 out.ops.append(WriteOp(t.system, t.record, t.project, "comment",
                                        payload={"lines": lines, "hash": digest,
-                                                "comment_id": last.get((t.record, "comment_id"))},
+                                                "comment_id": last.get((t.record, "comment_id")) or t.comment_id},
                                        reason="summary changed" if last.get((t.record, "comment")) else "first summary"))
     return out
 
 
 def check_cap(p: Plan, state: State, *, max_writes: int, max_share: float) -> None:
-    """Raise SafetyCapError when the plan is larger than allowed. The share cap applies once the hub has
-    written to a system before (a first write-back legitimately touches every project)."""
+    """Raise SafetyCapError when the plan is larger than allowed. The share cap counts rewrites of values the
+    hub wrote before (a first write-back legitimately touches every project)."""
     if len(p.ops) > max_writes:
         raise SafetyCapError(f"the plan has {len(p.ops)} writes, above sync.max_writes = {max_writes}; "
                              "nothing was written. Check the mappings, then raise the cap if this is intended")
     per_system: dict[str, set[str]] = defaultdict(set)
+    written = {}
     for op in p.ops:
-        if op.op == "fields":
+        if op.op != "fields":
+            continue
+        if op.system not in written:
+            written[op.system] = state.written(op.system)
+        if any((op.record, f) in written[op.system] for f in op.changes):  # a rewrite, not a first write
             per_system[op.system].add(op.record)
     for system, records in per_system.items():
-        if not state.written(system) or p.targets == 0:
+        if p.targets == 0:
             continue
         share = len(records) / p.targets
         if share > max_share and len(records) > 5:

@@ -110,7 +110,7 @@ class JiraClient:
                 self.requests["GET search/jql"] += 1
                 return self.jira.enhanced_search_issues(
                     jql, nextPageToken=tok, maxResults=page_size, fields=list(fields), expand=expand,
-                    json_result=True)
+                    json_result=True, use_post=len(jql) > 1500)
 
             data = self._call(page, "searching issues")
             if not isinstance(data, dict) or not isinstance(data.get("issues"), list):
@@ -123,6 +123,19 @@ class JiraClient:
                 raise ConnectorError("jira: searching issues: the server repeated a page token (loop detected)",
                                      system=SYSTEM)
             seen.add(token)
+
+    def project_keys(self) -> list[str]:
+        """Keys of every project the account can browse (GET /project/search, paged)."""
+        keys: list[str] = []
+        start = 0
+        while True:
+            data = self._json("GET", "project/search", params={"startAt": start, "maxResults": 100},
+                              action="listing projects", count_as="GET project/search")
+            values = data.get("values") or []
+            keys.extend(v["key"] for v in values)
+            start += len(values)
+            if not values or data.get("isLast", True):
+                return keys
 
     def comments(self, key: str) -> list[dict]:
         out: list[dict] = []

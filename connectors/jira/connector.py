@@ -28,14 +28,18 @@ from hub.config import JiraSettings
 from hub.errors import ConfigError, ConnectorError, FatalError
 from hub.mapping import JiraMapping
 from hub.model import (
-    RAG, Action, Approval, Baseline, GateDecision, Governance, InitiationRequest, Milestone, Person, PhaseChange,
+    RAG, Action, Approval, Baseline, GateCondition, GateDecision, Governance, InitiationRequest, Milestone, Person, PhaseChange,
     Portfolio, Project, RaidEntry, SourceRef, StatusReport, ValueChange, WorkItem,
 )
 from hub.state import JournalEntry, MirrorRecord
 
 SYSTEM = "jira"
 SYSTEM_FIELDS = ["summary", "issuetype", "status", "project", "parent", "priority", "assignee", "created",
-                 "updated", "duedate", "resolutiondate", "labels", "description"]
+                 "updated", "duedate", "resolutiondate", "labels", "description", "issuelinks"]
+PROJECT_STATES = {"active": "active", "on hold": "on_hold", "closed": "closed", "cancelled": "cancelled",
+                  "canceled": "cancelled", "done": "closed"}
+APPROVAL_KINDS = {"budget": "budget", "resource": "resource", "infrastructure": "infrastructure",
+                  "change-request": "change_request", "change_request": "change_request"}
 COMMENT_MARKER = "Posted by pmo-hub"
 JIRA_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"
 
@@ -71,6 +75,38 @@ def adf_text(node: Any) -> str:
     if isinstance(node, list):
         return "\n".join(adf_text(c) for c in node)
     return str(node)
+
+
+def adf_tasks(node: Any) -> list[dict]:
+    """Task items of an ADF document: text, owner (a mention's display text), due (a date node), done."""
+    out: list[dict] = []
+
+    def walk(n: Any) -> None:
+        if isinstance(n, list):
+            for x in n:
+                walk(x)
+        elif isinstance(n, dict):
+            if n.get("type") == "taskItem":
+                text, owner, owner_id, due = [], None, None, None
+                for c in n.get("content") or []:
+                    attrs = c.get("attrs") or {}
+                    if c.get("type") == "text":
+                        text.append(c.get("text", ""))
+                    elif c.get("type") == "mention":
+                        owner = str(attrs.get("text") or "").lstrip("@") or None
+                        owner_id = attrs.get("id")
+                    elif c.get("type") == "date":
+                        try:
+                            due = datetime.fromtimestamp(int(attrs["timestamp"]) / 1000, timezone.utc).date()
+                        except (KeyError, TypeError, ValueError):
+                            due = None
+                out.append({"text": "".join(text).strip(), "owner": owner, "owner_id": owner_id,
+                            "due": due.isoformat() if due else None, "done": (n.get("attrs") or {}).get("state") == "DONE"})
+            else:
+                walk(n.get("content"))
+
+    walk(node)
+    return out
 
 
 def adf_doc(lines: list[str]) -> dict:
@@ -197,7 +233,9 @@ class _Parser:
 
 class JiraConnector(Connector):
     system: ClassVar[str] = SYSTEM
-    hub_owned: ClassVar[tuple[str, ...]] = ("governance",)
+    hub_owned: ClassVar[tuple[str, ...]] = ("governance", "hub_comment_id")
+    supplies: ClassVar[tuple[str, ...]] = ("projects", "work_items", "milestones", "raid", "status_reports",
+                                           "approvals", "people")
 
     def __init__(self, settings: JiraSettings, mapping: JiraMapping, *, token: str, policy: RetryPolicy):
         super().__init__()
@@ -246,10 +284,10 @@ class JiraConnector(Connector):
         by_id = {f["id"]: f for f in fields}
         for f in fields:
             by_name.setdefault(f.get("name", ""), []).append(f)
-        wanted = set(self.mapping.field_names()) | set(SYSTEM_FIELDS)
+        wanted = set(self.mapping.field_names()) - set(SYSTEM_FIELDS)
         if self.settings.key_field:
             wanted.add(self.settings.key_field)
-        ids: dict[str, str] = {}
+        ids: dict[str, str] = {f: f for f in SYSTEM_FIELDS}  # system fields have fixed ids on every site
         for name in sorted(wanted):
             if name in by_id:
                 ids[name] = name
@@ -271,17 +309,25 @@ class JiraConnector(Connector):
                 raise ConfigError(f"jira mapping ({self.settings.mapping}): no field named {name!r} on "
                                   f"{self.settings.url}.{hint} (GET /rest/api/3/field lists the site's fields)")
         return {"fields": ids,
-                "names": {fid: by_id[fid].get("name", fid) for fid in ids.values()},
-                "types": {fid: (by_id[fid].get("schema") or {}).get("type", "string") for fid in ids.values()}}
+                "names": {fid: (by_id.get(fid) or {}).get("name", fid) for fid in ids.values()},
+                "types": {fid: ((by_id.get(fid) or {}).get("schema") or {}).get("type", "string") for fid in ids.values()}}
 
     # ---- pull ------------------------------------------------------------------------------------------
-    def _scope_jql(self) -> list[str]:
+    PROJECTS_PER_QUERY = 100
+
+    def _scope_jql(self, cursor: dict | None, full: bool) -> tuple[list[str], list[str]]:
+        """(JQL scope clauses, project keys). Jira refuses unbounded JQL on search/jql, so with no project
+        list configured the visible projects are listed (on full pulls; incremental pulls reuse the list)."""
         s = self.settings
-        if s.project_model == "project":
-            if s.projects:
-                return [f"project in ({', '.join(jql_quote(k) for k in s.projects)})"]
-            return [""]
-        return [f"({s.record_jql})"]
+        if s.project_model == "issue":
+            return [f"({s.record_jql})"], []
+        keys = list(s.projects)
+        if not keys:
+            keys = list(cursor.get("projects") or []) if cursor and not full else []
+            if not keys:
+                keys = self.client.project_keys()
+        chunks = [keys[i:i + self.PROJECTS_PER_QUERY] for i in range(0, len(keys), self.PROJECTS_PER_QUERY)]
+        return [f"project in ({', '.join(jql_quote(k) for k in chunk)})" for chunk in chunks], keys
 
     def _since_clause(self, since: datetime, tz: str) -> str:
         try:
@@ -303,27 +349,40 @@ class JiraConnector(Connector):
         records: list[MirrorRecord] = []
         max_updated = parse_jira_time(cursor.get("updated_max")) if cursor and not full else None
 
-        def run(jql_scope: str, parent_keys: dict[str, str] | None = None) -> list[dict]:
-            clauses = [c for c in (jql_scope, self._since_clause(since, meta["tz"]) if since else "") if c]
-            jql = " AND ".join(clauses) + " ORDER BY updated ASC, key ASC"
+        # Project records are read with their changelog (phase and budget history) and comments (to find the
+        # hub's summary comment); work items without, which keeps full pulls light. An incremental pull is
+        # small, so it reads everything in one query (one request when nothing changed).
+        rich = field_list + ["comment"]
+
+        def run(*clauses: str, rich_fields: bool = True) -> list[dict]:
+            parts = [c for c in (*clauses, self._since_clause(since, meta["tz"]) if since else "") if c]
+            jql = " AND ".join(parts) + " ORDER BY updated ASC, key ASC"
             out = []
-            for page in self.client.search(jql, fields=field_list, expand="changelog",
+            for page in self.client.search(jql, fields=rich if rich_fields else field_list,
+                                           expand="changelog" if rich_fields else None,
                                            page_size=self.settings.page_size):
                 out.extend(page)
             return out
 
         issues: list[dict] = []
+        scopes, project_keys = self._scope_jql(cursor, full)
+        record_type = jql_quote(self.mapping.issue_types.project)
         if self.settings.project_model == "project":
-            for scope in self._scope_jql():
-                issues.extend(run(scope))
+            for scope in scopes:
+                if full:
+                    issues.extend(run(scope, f"issuetype = {record_type}"))
+                    issues.extend(run(scope, f"issuetype != {record_type}", rich_fields=False))
+                else:
+                    issues.extend(run(scope))
         else:
-            # records first (all of them: their keys scope the children), then children changed since
-            all_records = run(self._scope_jql()[0]) if not since else None
-            issues.extend(all_records or run(self._scope_jql()[0]))
-            record_keys = sorted({i["key"] for i in (all_records or [])} | set(cursor.get("record_keys", []) if cursor else []))
+            # every record when full (their keys scope the children), else the changed ones; then children
+            record_issues = run(scopes[0])
+            issues.extend(record_issues)
+            record_keys = sorted({i["key"] for i in record_issues} |
+                                 (set(cursor.get("record_keys", [])) if cursor and not full else set()))
             for i in range(0, len(record_keys), 200):
                 chunk = record_keys[i:i + 200]
-                issues.extend(run(f"parent in ({', '.join(jql_quote(k) for k in chunk)})"))
+                issues.extend(run(f"parent in ({', '.join(jql_quote(k) for k in chunk)})", rich_fields=not full))
         seen: set[tuple[str, str]] = set()
         record_project: dict[str, str] = {}
         for raw in issues:
@@ -345,7 +404,8 @@ class JiraConnector(Connector):
                 if rec.kind != "project":
                     rec.project_key = known.get(rec.data.get("parent") or "", rec.data.get("parent"))
             record_project = known
-        new_cursor = {**meta, "updated_max": max_updated.isoformat() if max_updated else None}
+        new_cursor = {**meta, "updated_max": max_updated.isoformat() if max_updated else None,
+                      "projects": project_keys}
         if self.settings.project_model == "issue":
             new_cursor["record_keys"] = sorted(record_project)
             new_cursor["record_project"] = record_project
@@ -378,7 +438,11 @@ class JiraConnector(Connector):
             "resolved": f.get("resolutiondate"),
             "parent": (f.get("parent") or {}).get("key"),
             "labels": f.get("labels") or [],
+            "links": sorted({(lk.get("outwardIssue") or lk.get("inwardIssue") or {}).get("key")
+                             for lk in (f.get("issuelinks") or []) if isinstance(lk, dict)} - {None}),
         }
+        if kind in ("status_report", "gate"):
+            data["tasks"] = adf_tasks(f.get("description"))
         project_key = ((f.get("project") or {}).get("key"))
         if kind == "project":
             pm = m.project
@@ -403,6 +467,7 @@ class JiraConnector(Connector):
                 "baseline_finish": p.day("baseline_finish", pm.baseline_finish),
                 "baseline_cost": p.number("baseline_cost", pm.baseline_cost),
                 "history": self._history(raw),
+                "hub_comment_id": self._hub_comment_in(f.get("comment")),
             })
             g = m.governance
             data["governance"] = {
@@ -432,7 +497,10 @@ class JiraConnector(Connector):
                          "scope": p.rag("scope", sm.scope), "report_summary": p.text("summary", sm.summary)})
         elif kind == "change_request":
             cm = m.change_request
-            data.update({"amount": p.number("amount", cm.amount), "decided_on": p.day("decided_on", cm.decided_on)})
+            data.update({"amount": p.number("amount", cm.amount), "decided_on": p.day("decided_on", cm.decided_on),
+                         "approver": p.user("approver", cm.approver)})
+            m_fte = re.search(r"FTE requested:\s*([0-9]+(?:[.,][0-9]+)?)", adf_text(f.get("description")))
+            data["fte"] = float(m_fte.group(1).replace(",", ".")) if m_fte else None
         data["invalid"] = p.invalid
         data["people"] = {}
         for fid in ("assignee",):
@@ -444,6 +512,13 @@ class JiraConnector(Connector):
             if isinstance(u, dict) and u.get("emailAddress"):
                 data["people"][u["emailAddress"].lower()] = u.get("displayName")
         return MirrorRecord(SYSTEM, key, kind, project_key, f.get("updated"), json.loads(json.dumps(data, default=str)))
+
+    def _hub_comment_in(self, comment_field: Any) -> str | None:
+        """The id of the hub's summary comment among an issue's comments (its author and marker), if any."""
+        for c in (comment_field or {}).get("comments") or [] if isinstance(comment_field, dict) else []:
+            if (c.get("author") or {}).get("accountId") == self.account_id and COMMENT_MARKER in adf_text(c.get("body")):
+                return str(c["id"])
+        return None
 
     def _history(self, raw: dict) -> list[dict]:
         """Changes of tracked project fields (phase, budget, baseline) from the issue's changelog."""
@@ -485,10 +560,15 @@ class JiraConnector(Connector):
                 gates.setdefault(pk, []).append(GateDecision(
                     gate=(d.get("gate") or d.get("summary") or "").split()[0] if (d.get("gate") or d.get("summary")) else "",
                     decision=_decision(d.get("decision")), approver=d.get("approver"),
-                    decided_on=d.get("decided_on"), planned_on=d.get("planned_on"), sources=[src], invalid=inv))
+                    decided_on=d.get("decided_on"), planned_on=d.get("planned_on"), sources=[src], invalid=inv,
+                    conditions=[GateCondition(text=t["text"], due=t["due"], done=t["done"]) for t in d.get("tasks") or []]))
             elif rec.kind == "risk":
+                labels = d.get("labels") or []
+                kind = "issue" if "raid-issue" in labels else "action" if "raid-action" in labels else "risk"
+                severity = next((lb.removeprefix("severity-") for lb in labels if lb.startswith("severity-")), None)
                 pf.raid.append(RaidEntry(
-                    key=rec.key, project_key=pk, kind="risk", title=d.get("summary", ""),
+                    key=rec.key, project_key=pk, kind=kind, title=d.get("summary", ""), severity=severity,
+                    linked_item=(d.get("links") or [None])[0],
                     probability=d.get("probability"), impact=d.get("impact"), owner=d.get("owner"),
                     response=d.get("response"), due=d.get("due"),
                     status="closed" if d.get("status_category") == "done" else "open",
@@ -505,15 +585,19 @@ class JiraConnector(Connector):
                 pf.status_reports.append(StatusReport(
                     key=rec.key, project_key=pk, report_date=d.get("report_date") or (d.get("created") or "")[:10] or None,
                     overall=d.get("overall"), schedule=d.get("schedule"), cost=d.get("cost"), scope=d.get("scope"),
-                    summary=d.get("report_summary"), actions=_actions(d.get("report_summary")),
+                    summary=d.get("report_summary"),
+                    actions=[Action(text=t["text"], owner=t["owner"], due=t["due"]) for t in d.get("tasks") or []],
                     sources=[src], invalid=inv))
             elif rec.kind == "change_request":
                 st = (d.get("status") or "").lower()
+                kind = next((APPROVAL_KINDS[lb] for lb in d.get("labels") or [] if lb in APPROVAL_KINDS),
+                            "change_request")
+                status = ("approved" if st in ("approved", "done") else "rejected" if st.startswith("reject")
+                          else "withdrawn" if st.startswith("withdrawn") else "pending")
                 pf.approvals.append(Approval(
-                    key=rec.key, project_key=pk, kind="change_request", title=d.get("summary", ""),
-                    status="approved" if "approved" in st or st == "done" else "rejected" if "reject" in st else "pending",
+                    key=rec.key, project_key=pk, kind=kind, title=d.get("summary", ""), status=status,
                     requested_on=(d.get("created") or "")[:10] or None, decided_on=d.get("decided_on"),
-                    amount=d.get("amount"), sources=[src], invalid=inv))
+                    amount=d.get("amount"), fte=d.get("fte"), approver=d.get("approver"), sources=[src], invalid=inv))
             else:
                 pf.work_items.append(WorkItem.model_construct(
                     key=rec.key, project_key=pk, summary=d.get("summary", ""),
@@ -533,7 +617,8 @@ class JiraConnector(Connector):
         proj = Project(
             key=rec.project_key or rec.key, name=d.get("name"), department=d.get("department"), pm=d.get("pm"),
             sponsor=d.get("sponsor"), phase=d.get("phase"),
-            state="closed" if d.get("status_category") == "done" else "active",
+            state=PROJECT_STATES.get((d.get("status") or "").lower(),
+                                     "closed" if d.get("status_category") == "done" else "active"),
             tags=list(d.get("labels") or []),
             initiation=InitiationRequest(
                 status=_initiation(d.get("initiation_status")), submitted_on=d.get("initiation_submitted"),
@@ -568,7 +653,8 @@ class JiraConnector(Connector):
         wb = self.settings.writeback
         fields = tuple(k for k, v in self.mapping.governance.model_dump().items() if v) if wb.fields else ()
         return [WriteTarget(SYSTEM, r.key, r.project_key or r.key, r.data.get("url"),
-                            dict(r.data.get("governance") or {}), fields, comment=wb.comment)
+                            dict(r.data.get("governance") or {}), fields, comment=wb.comment,
+                            comment_id=r.data.get("hub_comment_id"))
                 for r in records if r.kind == "project"]
 
     def _field_value(self, canonical: str, value: Any) -> Any:
@@ -601,10 +687,6 @@ class JiraConnector(Connector):
                     if e.status != 404:
                         raise
                     # the comment was deleted by a person: fall through and post a new one
-            found = self._find_hub_comment(op.record)
-            if found:
-                out = self.client.update_comment(op.record, found, adf)
-                return {"comment_id": found}
             out = self.client.add_comment(op.record, adf)
             return {"comment_id": str(out["id"])}
         raise ConnectorError(f"jira: unknown write operation {op.op!r}", system=SYSTEM)
@@ -664,24 +746,3 @@ def _decision(v: str | None) -> str:
 def _initiation(v: str | None) -> str:
     s = (v or "").strip().lower()
     return s if s in ("draft", "submitted", "approved", "rejected") else "draft"
-
-
-def _actions(summary: str | None) -> list[Action]:
-    """Actions written in a report as lines 'Action: <text> (owner: x, due: YYYY-MM-DD)'."""
-    out = []
-    for line in (summary or "").splitlines():
-        m = re.match(r"\s*(?:[-*•]\s*)?action:\s*(.+?)\s*(?:\((.*)\))?\s*$", line, re.I)
-        if not m:
-            continue
-        owner = due = None
-        for part in (m.group(2) or "").split(","):
-            k, _, v = part.partition(":")
-            if k.strip().lower() == "owner":
-                owner = v.strip() or None
-            elif k.strip().lower() == "due":
-                try:
-                    due = date.fromisoformat(v.strip())
-                except ValueError:
-                    due = None
-        out.append(Action(text=m.group(1), owner=owner, due=due))
-    return out

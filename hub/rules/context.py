@@ -64,7 +64,8 @@ class RunContext:
         self.gates = list(life.gates)
         self.calendar = BusinessCalendar(settings.business_days.weekend, settings.business_days.holidays)
         self.failed: set[str] = portfolio.failed_systems()
-        self._suppliers = settings.suppliers
+        self._suppliers = settings.suppliers or portfolio.supplies
+        self.supplies = portfolio.supplies
 
     def phase_index(self, phase: str | None) -> int | None:
         return self.phase_rank.get(phase.lower()) if phase else None
@@ -78,6 +79,12 @@ class RunContext:
             supplied_by = self._suppliers.get(kind)
             out |= self.failed if supplied_by is None else self.failed.intersection(supplied_by)
         return sorted(out)
+
+    def unsupplied(self, reads: Iterable[str]) -> list[str]:
+        """Data kinds this check reads that no configured system supplies (empty when supplies are unknown)."""
+        if not self.supplies:
+            return []
+        return [k for k in reads if not self.supplies.get(k)]
 
     def business_days(self, start: date, end: date) -> int:
         return self.calendar.between(start, end)

@@ -118,7 +118,10 @@ def evaluate(portfolio: Portfolio, ruleset: RuleSet, settings: StandardsSettings
     for b in plan.rules:
         failed = run.failed_for(b.check.reads)
         down = None
-        if failed:
+        missing = run.unsupplied(b.check.reads)
+        if missing:
+            down = skip(f"No configured source supplies {', '.join(missing)}; configure one to evaluate this rule.")
+        elif failed:
             down = error(
                 f"Cannot evaluate: the pull from {', '.join(failed)} failed, and this check reads "
                 f"{', '.join(b.check.reads)}.",

@@ -52,7 +52,8 @@ SUBJECT_KINDS: tuple[str, ...] = get_args(SubjectKind)
 
 # The kinds of data a check can read. `[standards] suppliers` maps each to the systems that supply it, so
 # that a failed pull turns exactly the affected checks into `error` results.
-DataKind = Literal["projects", "work_items", "milestones", "raid", "status_reports", "approvals", "people"]
+DataKind = Literal["projects", "work_items", "milestones", "raid", "status_reports", "approvals", "people",
+                   "training"]
 DATA_KINDS: tuple[str, ...] = get_args(DataKind)
 
 OutcomeStatus = Literal["ok", "alarm", "skip", "error"]

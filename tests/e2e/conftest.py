@@ -52,8 +52,15 @@ class Hub:
         return JIRA(server=self.server.url, basic_auth=(email, self.jira_app.token_for(email)),
                     options={"rest_api_version": "3"}, max_retries=0)
 
+    @property
+    def bot(self) -> str:
+        return self.jira_app.bot.email
+
+    def pm_of(self, project: str) -> str:
+        return next(p.pm for p in self.server.seed.projects if p.key == project)
+
     def field_id(self, name: str) -> str:
-        client = self.as_user(self.jira_app.bot_email)
+        client = self.as_user(self.jira_app.bot.email)
         return next(f["id"] for f in client.fields() if f["name"] == name)
 
 

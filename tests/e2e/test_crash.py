@@ -33,7 +33,7 @@ def test_sigkill_during_apply_then_rerun_completes_exactly_once(hub):
 
     outcome = hub.sync()
     assert outcome.outcome == "ok"
-    client = hub.as_user(hub.jira_app.bot_email)
+    client = hub.as_user(hub.bot)
     records = {i.fields.project.key: i.key for i in
                client.enhanced_search_issues('issuetype = "Project"', maxResults=0, fields=["project"])}
     fid = next(f["id"] for f in client.fields() if f["name"] == "PMO Open Violations")

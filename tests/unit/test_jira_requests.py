@@ -80,12 +80,17 @@ def test_search_retries_429_honouring_retry_after_then_pages_by_token():
     responses.get(f"{URL}/rest/api/3/search/jql", json={"issues": [issue("APOL-1")], "nextPageToken": "t2", "isLast": False})
     responses.get(f"{URL}/rest/api/3/search/jql", status=503, json={"errorMessages": ["busy"]})
     responses.get(f"{URL}/rest/api/3/search/jql", json={"issues": [issue("APOL-2")], "isLast": True})
+    responses.get(f"{URL}/rest/api/3/search/jql", json={"issues": [issue("APOL-3")], "isLast": True})
     c = connector()
     result = c.pull(None, full=True)
-    assert [r.key for r in result.records] == ["APOL-1", "APOL-2"]
+    assert [r.key for r in result.records] == ["APOL-1", "APOL-2", "APOL-3"]
     searches = [call for call in responses.calls if "/search/jql" in call.request.url]
-    assert [s.response.status_code for s in searches] == [429, 200, 503, 200]
+    assert [s.response.status_code for s in searches] == [429, 200, 503, 200, 200]
     assert "nextPageToken=t2" in searches[3].request.url
+    # a full pull reads project records (with comments and changelog) and work items in separate streams
+    q1, q2 = (parse_qs(urlsplit(searches[i].request.url).query) for i in (1, 4))
+    assert 'issuetype = "Project"' in q1["jql"][0] and "comment" in q1["fields"] and q1["expand"] == ["changelog"]
+    assert 'issuetype != "Project"' in q2["jql"][0] and "comment" not in q2["fields"] and "expand" not in q2
     assert c._policy.retries == 2
 
 

@@ -78,7 +78,7 @@ class PmTrained(Check):
 
     name = "pm_trained"
     applies_to = "person"
-    reads = ("projects", "people")
+    reads = ("projects", "people", "training")
 
     class Params(TrainingParams):
         from_phase: str = Field("Planning", description="the first phase in which the PM must be trained")
@@ -124,7 +124,7 @@ class PmTrainingExpiring(Check):
 
     name = "pm_training_expiring"
     applies_to = "person"
-    reads = ("projects", "people")
+    reads = ("projects", "people", "training")
 
     class Params(TrainingParams):
         within_days: int = Field(30, ge=1)
