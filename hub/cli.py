@@ -75,7 +75,9 @@ def _summary_lines(outcome) -> list[str]:
              f"sources: {', '.join(outcome.portfolio.systems) or '(none)'}",
              "Results: " + "  ".join(f"{k} {v}" for k, v in c.items())]
     for p in outcome.pulls.values():
-        state = f"FAILED: {p.error}" if p.error else f"{'full' if p.full else 'incremental'}, {p.fetched} fetched, {p.changed} changed"
+        state = (f"FAILED: {p.error}" if p.error else
+                 f"{'full' if p.full else 'incremental'}, {p.fetched} fetched, {p.changed} new or changed"
+                 + (f", {p.own_writes} changed only by the hub's own writes" if p.own_writes else ""))
         lines.append(f"Pull {p.system}: {state}; {outcome.requests.get(p.system, 0)} requests")
     if outcome.plan is not None:
         applied = outcome.applied
@@ -204,18 +206,103 @@ def _csv_safe(v: Any) -> Any:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """List recent runs with their outcome, requests and results."""
+    """List recent runs: job, start, duration, outcome, requests per system, writes, results by status, error."""
     cfg = _load(args)
     state = _open_state(cfg)
     try:
-        runs = state.runs(limit=args.limit)
+        runs = state.runs(limit=args.limit, job=args.job)
     finally:
         state.close()
+    if not runs:
+        out("No runs recorded" + (f" for job {args.job}" if args.job else "") + ".")
+        return EXIT_OK
+    out(f"{'RUN':22}  {'JOB':14} {'STARTED':19}  {'DURATION':>8}  {'OUTCOME':8} DETAILS   (times in {cfg.hub.timezone})")
     for r in runs:
-        st = r["stats"] or {}
-        out(f"{r['id']}  {r['job']:7} {r['started'][:19]}  {r['outcome'] or 'running':8} "
-            f"requests={st.get('requests', {})} writes={st.get('writes', 0)} results={st.get('results', {})}"
-            + (f"  error: {r['error']}" if r["error"] else ""))
+        out(_run_line(cfg, r))
+    return EXIT_OK
+
+
+def _local_time(cfg, stamp: str | None) -> str:
+    return f"{datetime.fromisoformat(stamp).astimezone(cfg.tz):%Y-%m-%d %H:%M:%S}" if stamp else "never"
+
+
+def _run_line(cfg, r: dict) -> str:
+    st = r["stats"] or {}
+    duration = "-"
+    if r["finished"]:
+        secs = (datetime.fromisoformat(r["finished"]) - datetime.fromisoformat(r["started"])).total_seconds()
+        duration = f"{secs:.1f}s"
+    requests = " ".join(f"{k}={v}" for k, v in sorted((st.get("requests") or {}).items())) or "-"
+    results = " ".join(f"{k}={v}" for k, v in (st.get("results") or {}).items() if v) or "-"
+    line = (f"{r['id']:22}  {r['job']:14} {_local_time(cfg, r['started']):19}  {duration:>8}  "
+            f"{r['outcome'] or 'running':8} requests {requests}  writes {st.get('writes', 0)}  results {results}")
+    error = _run_error(r)
+    return line + (f"  error: {error}" if error else "")
+
+
+def _run_error(r: dict) -> str | None:
+    """A run's error, or for a partial run the sources that failed."""
+    pulls = (r["stats"] or {}).get("pulls") or {}
+    return r["error"] or "; ".join(f"{p.get('error')}" for p in pulls.values() if p.get("error")) or None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the configured [[jobs]] on their schedules until SIGTERM or Ctrl-C (--once: run due jobs, then exit)."""
+    from hub import scheduler
+
+    cfg = _load(args)
+    if not any(j.enabled for j in cfg.jobs):
+        raise Exit(EXIT_ERROR, f"{args.config}: no enabled [[jobs]] to run; add one, e.g.\n"
+                   '  [[jobs]]\n  name = "sync"\n  kind = "sync"\n  every = "15m"')
+    sched = scheduler.Scheduler(cfg, worker_id=args.worker_id)
+    with scheduler.stop_on_signals(sched):
+        if not args.once:
+            out(f"pmo-hub run: worker {sched.worker_id}, jobs: {', '.join(j.name for j in sched.jobs)}; "
+                "SIGTERM or Ctrl-C stops after the jobs in flight")
+            if cfg.metrics.port:
+                out(f"Metrics: http://{cfg.metrics.host}:{cfg.metrics.port}/metrics")
+            sched.run()
+            out("pmo-hub run: stopped")
+            return EXIT_OK
+        results = sched.run_once()
+    ran = [r for r in results if r.outcome != "skipped"]
+    if not ran:
+        out("Nothing due: every job's latest occurrence has run or is running on another worker.")
+    for r in ran:
+        out(f"{r.job}: {r.outcome} in {r.seconds:.1f}s" + (f" (run {r.run_id})" if r.run_id else "")
+            + (f": {r.error}" if r.error else ""))
+        for path in r.files:
+            out(f"  report: {path}")
+    return EXIT_ERROR if any(r.outcome in ("failed", "partial") for r in ran) else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show each scheduled job: schedule, last success, last failure, next run, and where it runs now."""
+    from hub import scheduler
+
+    cfg = _load(args)
+    if not cfg.jobs:
+        out(f"{args.config}: no [[jobs]] configured.")
+        return EXIT_OK
+    state = _open_state(cfg)
+    try:
+        rows = scheduler.job_status(cfg, state)
+    finally:
+        state.close()
+    out(f"{'JOB':16} {'KIND':7} {'SCHEDULE':22} {'LAST SUCCESS':19}  {'LAST FAILURE':19}  NEXT RUN   "
+        f"(times in {cfg.hub.timezone})")
+    for row in rows:
+        ok, bad = row["last_success"], row["last_failure"]
+        nxt = ("disabled" if not row["enabled"] else "due now" if row["due"]
+               else _local_time(cfg, row["next_run"].isoformat()))
+        out(f"{row['job']:16} {row['kind']:7} {row['schedule']:22} {_local_time(cfg, ok and ok['started']):19}  "
+            f"{_local_time(cfg, bad and bad['started']):19}  {nxt}")
+        if row["running"]:
+            lease = row["running"]
+            out(f"  running on worker {lease['worker']} since {_local_time(cfg, lease['acquired'])} "
+                f"(occurrence {_local_time(cfg, lease['occurrence'])})")
+        if bad and (not ok or bad["started"] > ok["started"]):
+            out(f"  last failure ({bad['outcome']}): {_run_error(bad) or 'see pmo-hub runs'}")
     return EXIT_OK
 
 
@@ -319,6 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("runs", cmd_runs, cmd_runs.__doc__)
     config_arg(sp)
     sp.add_argument("--limit", type=int, default=20, help="how many runs to list (default: 20)")
+    sp.add_argument("--job", metavar="NAME", help="only runs of this job")
+
+    sp = add("run", cmd_run, cmd_run.__doc__)
+    config_arg(sp)
+    sp.add_argument("--worker-id", metavar="ID", help="this worker's name in job leases (default: HOSTNAME-PID)")
+    sp.add_argument("--once", action="store_true",
+                    help="run every job whose latest occurrence has not run yet, then exit (for cron)")
+
+    sp = add("status", cmd_status, cmd_status.__doc__)
+    config_arg(sp)
 
     sp = add("standards", cmd_standards, cmd_standards.__doc__)
     sp.add_argument("action", choices=["list", "show", "validate"], help="what to do")

@@ -38,7 +38,8 @@ class SourcePull:
     system: str
     full: bool = False
     fetched: int = 0
-    changed: int = 0
+    changed: int = 0  # records a person (or another tool) changed
+    own_writes: int = 0  # records whose only change was the hub's own write-back
     seconds: float = 0.0
     error: str | None = None
 
@@ -120,6 +121,7 @@ def _store(state: State, conn: Connector, result: PullResult, cursor: dict, summ
     known = state.record_versions(conn.system)
     hub_owned = getattr(conn, "hub_owned", ())
     changed: list[MirrorRecord] = []
+    summary.changed = summary.own_writes = 0
     for rec in result.records:
         prev = known.get(rec.key)
         if prev is not None and prev[0] == rec.updated:
@@ -131,11 +133,15 @@ def _store(state: State, conn: Connector, result: PullResult, cursor: dict, summ
             old = json.loads(prev[1])
             same = all(old.get(k) == rec.data.get(k) for k in set(old) | set(rec.data) if k not in hub_owned)
             rec.activity_at = prev[2] if same else rec.updated
+            if same:
+                summary.own_writes += 1
+            else:
+                summary.changed += 1
         else:
             rec.activity_at = rec.updated
+            summary.changed += 1
         changed.append(rec)
     summary.fetched = len(result.records)
-    summary.changed = sum(1 for r in changed if known.get(r.key, (None,))[0] != r.updated)
     new_cursor = dict(result.cursor)
     new_cursor["last_full"] = utcnow().isoformat() if result.full else (cursor or {}).get("last_full")
     with state.transaction():
