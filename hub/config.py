@@ -10,7 +10,9 @@ See config.example.toml for every key with its meaning.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,6 +91,7 @@ class JiraSettings(_Section):
     key_field: str | None = None  # issue model: display name of a field holding the PMO key (else issue key)
     mapping: str = "jira.toml"
     page_size: int = Field(100, ge=1, le=5000)
+    concurrency: int = Field(4, ge=1, le=16)  # parallel search streams on a full pull
     overlap_minutes: int = Field(10, ge=1, le=1440)
     timeout_s: float = Field(30.0, gt=0)
     verify_tls: bool = True
@@ -126,6 +129,94 @@ class ReportSettings(_Section):
     executives: dict[str, str] = Field(default_factory=dict)  # department -> executive / reporting line
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DURATION = re.compile(r"(\d+)\s*(s|m|h)")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> int:
+    """"30s", "15m", "1h" -> seconds. Raises ValueError with the accepted forms."""
+    m = _DURATION.fullmatch(text.strip().lower())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration; use a whole number and a unit: \"30s\", \"15m\", \"1h\"")
+    return int(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+class JobSettings(_Section):
+    """One scheduled job (`[[jobs]]`) for `pmo-hub run`: what it does and when, in hub.timezone.
+
+    `every = "15m"` runs at multiples of the interval counted from local midnight (00:00, 00:15, ...), so every
+    worker agrees on the occurrences; `at = "08:00"` runs daily at that time, `on = "monday"` weekly.
+    """
+
+    name: str
+    kind: Literal["sync", "check", "report"]  # sync: pull, evaluate, write back; check: no writes; report: files
+    every: str | None = None
+    at: str | None = None
+    on: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] | None = None
+    full: bool = False  # pull everything every time, not only changes
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError(f"{v!r}: use letters, digits, '-', '_' and '.' (at most 64), e.g. 'nightly-sync'")
+        return v
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration(v) > 86400:
+            raise ValueError(f"{v!r} is longer than a day; use at = \"HH:MM\" (and on = \"monday\") instead")
+        return v
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?", v.strip()):
+            raise ValueError(f"{v!r} is not a time of day; use 24-hour \"HH:MM\" or \"HH:MM:SS\", e.g. \"08:00\"")
+        return v.strip() if v else v
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _on(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _when(self) -> "JobSettings":
+        if (self.every is None) == (self.at is None):
+            raise ValueError(f"job {self.name!r}: set either every = \"15m\" or at = \"08:00\" "
+                             "(with on = \"monday\" for a weekly job)")
+        if self.on is not None and self.at is None:
+            raise ValueError(f"job {self.name!r}: on = {self.on!r} needs at = \"HH:MM\"")
+        return self
+
+    @property
+    def every_s(self) -> int | None:
+        return parse_duration(self.every) if self.every else None
+
+    @property
+    def at_time(self) -> time | None:
+        return time.fromisoformat(self.at) if self.at else None
+
+    def describe(self) -> str:
+        if self.every:
+            return f"every {self.every}"
+        return f"at {self.at} " + (f"on {self.on}" if self.on else "daily")
+
+
+class SchedulerSettings(_Section):
+    # A running job holds a lease in the state store for this long, renewed every third of it; a worker
+    # that dies loses its jobs once their leases expire, and another worker takes them over.
+    lease_ttl_s: float = Field(60.0, ge=1, le=3600)
+
+
+class MetricsSettings(_Section):
+    port: int | None = Field(None, ge=1, le=65535)  # serve Prometheus metrics on this port; unset: off
+    host: str = "127.0.0.1"  # "0.0.0.0" to be scraped from other hosts (a Kubernetes pod)
+
+
 class Config(_Section):
     hub: HubSettings = Field(default_factory=HubSettings)
     state: StateSettings = Field(default_factory=StateSettings)
@@ -134,9 +225,22 @@ class Config(_Section):
     jira: JiraSettings | None = None
     standards: StandardsSettings = Field(default_factory=StandardsSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    jobs: list[JobSettings] = Field(default_factory=list)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     # set by load(): the directory relative paths are resolved against
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("jobs")
+    @classmethod
+    def _unique_jobs(cls, v: list[JobSettings]) -> list[JobSettings]:
+        seen: set[str] = set()
+        for job in v:
+            if job.name in seen:
+                raise ValueError(f"two jobs are named {job.name!r}; job names must be unique")
+            seen.add(job.name)
+        return v
 
     @property
     def tz(self) -> ZoneInfo:
@@ -222,4 +326,9 @@ def _check_meaning(cfg: Config, source: str) -> None:
             load_jira_mapping(cfg.jira.mapping, base_dir=cfg.base_dir)
         except ConfigError as e:
             raise ConfigError(f"{source}: jira.mapping: {e}") from None
+    for job in cfg.jobs:
+        if not cfg.sources():
+            raise ConfigError(f"{source}: jobs: job {job.name!r} ({job.kind}) needs a source; configure [jira]")
+        if job.kind == "report" and not cfg.report.formats:
+            raise ConfigError(f"{source}: jobs: job {job.name!r} writes reports but report.formats is empty")
     cfg.standards.check(base_dir=cfg.base_dir, source=source) if hasattr(cfg.standards, "check") else None

@@ -10,6 +10,7 @@ calls with Atlassian Document Format bodies.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -30,10 +31,11 @@ class JiraClient:
         self.url = url.rstrip("/")
         self.policy = policy
         self.requests: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
         self._email = email
 
         def connect() -> JIRA:
-            self.requests["GET serverInfo"] += 1
+            self._count("GET serverInfo")
             return JIRA(
                 server=self.url,
                 basic_auth=(email, token),
@@ -47,6 +49,10 @@ class JiraClient:
         self.jira: JIRA = self._call(connect, "connecting")
 
     # ---- plumbing --------------------------------------------------------------------------------------
+    def _count(self, what: str) -> None:
+        with self._count_lock:  # search streams run in parallel threads
+            self.requests[what] += 1
+
     def _call(self, fn: Callable[[], T], action: str) -> T:
         def attempt() -> T:
             try:
@@ -75,7 +81,7 @@ class JiraClient:
         url = self.jira._get_url(path)
 
         def go() -> Any:
-            self.requests[count_as or f"{method} {path.split('/')[0]}"] += 1
+            self._count(count_as or f"{method} {path.split('/')[0]}")
             resp = self.jira._session.request(method, url, params=params,
                                               data=json.dumps(body) if body is not None else None)
             if resp.status_code == 204 or not resp.content:
@@ -86,11 +92,11 @@ class JiraClient:
 
     # ---- reads -----------------------------------------------------------------------------------------
     def myself(self) -> dict:
-        self.requests["GET myself"] += 1
+        self._count("GET myself")
         return self._call(self.jira.myself, "reading the hub account's profile (myself)")
 
     def fields(self) -> list[dict]:
-        self.requests["GET field"] += 1
+        self._count("GET field")
         return self._call(self.jira.fields, "listing fields")
 
     def know_fields(self, ids: list[str]) -> None:
@@ -107,7 +113,7 @@ class JiraClient:
         seen: set[str] = set()
         while True:
             def page(tok: str | None = token) -> dict:
-                self.requests["GET search/jql"] += 1
+                self._count("GET search/jql")
                 return self.jira.enhanced_search_issues(
                     jql, nextPageToken=tok, maxResults=page_size, fields=list(fields), expand=expand,
                     json_result=True, use_post=len(jql) > 1500)
@@ -136,6 +142,12 @@ class JiraClient:
             start += len(values)
             if not values or data.get("isLast", True):
                 return keys
+
+    def approximate_count(self, jql: str) -> int:
+        """Jira's estimate of how many issues match (POST /search/approximate-count)."""
+        data = self._json("POST", "search/approximate-count", body={"jql": jql}, action="counting issues",
+                          count_as="POST search/approximate-count")
+        return int((data or {}).get("count") or 0)
 
     def comments(self, key: str) -> list[dict]:
         out: list[dict] = []

@@ -329,6 +329,41 @@ class JiraConnector(Connector):
         chunks = [keys[i:i + self.PROJECTS_PER_QUERY] for i in range(0, len(keys), self.PROJECTS_PER_QUERY)]
         return [f"project in ({', '.join(jql_quote(k) for k in chunk)})" for chunk in chunks], keys
 
+    def _partitions(self, keys: list[str], cursor: dict | None, record_type: str) -> list[list[str]]:
+        """Split the projects into groups read by parallel search streams.
+
+        Each stream costs at most one partly filled page more than one big stream, so the number of streams
+        follows the expected number of pages (about 8 pages a stream at least), up to `jira.concurrency`.
+        The size comes from the previous full pull; without one, from Jira's approximate count (1 request).
+        """
+        if not keys:
+            return []
+        per_project: dict[str, int] = dict((cursor or {}).get("project_counts") or {})
+        total = sum(per_project.get(k, 0) for k in keys)
+        if not total and self.settings.concurrency > 1:
+            total = self.client.approximate_count(
+                f"project in ({', '.join(jql_quote(k) for k in keys)}) AND issuetype != {record_type}")
+        pages = -(-max(total, 1) // self.settings.page_size)
+        n = max(1, min(self.settings.concurrency, pages // 8), -(-len(keys) // self.PROJECTS_PER_QUERY))
+        groups: list[list[str]] = [[] for _ in range(n)]
+        sizes = [0] * n
+        # largest projects first, each to the lightest group (balanced streams finish together)
+        for k in sorted(keys, key=lambda k: (-per_project.get(k, 1), k)):
+            i = min(range(n), key=lambda j: (len(groups[j]) >= self.PROJECTS_PER_QUERY, sizes[j]))
+            groups[i].append(k)
+            sizes[i] += per_project.get(k, 1)
+        return [sorted(g) for g in groups if g]
+
+    def _run_streams(self, streams: list, run) -> list[dict]:
+        """Run independent search streams with bounded concurrency; results in stream order."""
+        if len(streams) <= 1 or self.settings.concurrency <= 1:
+            return [i for clauses, rich in streams for i in run(*clauses, rich_fields=rich)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency, thread_name_prefix="jira-search") as pool:
+            pages = list(pool.map(lambda st: run(*st[0], rich_fields=st[1]), streams))
+        return [i for page in pages for i in page]
+
     def _since_clause(self, since: datetime, tz: str) -> str:
         try:
             zone = ZoneInfo(tz)
@@ -364,25 +399,26 @@ class JiraConnector(Connector):
                 out.extend(page)
             return out
 
-        issues: list[dict] = []
         scopes, project_keys = self._scope_jql(cursor, full)
         record_type = jql_quote(self.mapping.issue_types.project)
+        counts: dict[str, int] = {}
         if self.settings.project_model == "project":
-            for scope in scopes:
-                if full:
-                    issues.extend(run(scope, f"issuetype = {record_type}"))
-                    issues.extend(run(scope, f"issuetype != {record_type}", rich_fields=False))
-                else:
-                    issues.extend(run(scope))
+            if full:
+                streams = [((scope, f"issuetype = {record_type}"), True) for scope in scopes]
+                groups = self._partitions(project_keys, cursor, record_type)
+                streams += [((f"project in ({', '.join(jql_quote(k) for k in g)})", f"issuetype != {record_type}"),
+                             False) for g in groups]
+            else:
+                streams = [((scope,), True) for scope in scopes]
+            issues = self._run_streams(streams, run)
         else:
             # every record when full (their keys scope the children), else the changed ones; then children
             record_issues = run(scopes[0])
-            issues.extend(record_issues)
             record_keys = sorted({i["key"] for i in record_issues} |
                                  (set(cursor.get("record_keys", [])) if cursor and not full else set()))
-            for i in range(0, len(record_keys), 200):
-                chunk = record_keys[i:i + 200]
-                issues.extend(run(f"parent in ({', '.join(jql_quote(k) for k in chunk)})", rich_fields=not full))
+            streams = [((f"parent in ({', '.join(jql_quote(k) for k in record_keys[i:i + 200])})",), not full)
+                       for i in range(0, len(record_keys), 200)]
+            issues = record_issues + self._run_streams(streams, run)
         seen: set[tuple[str, str]] = set()
         record_project: dict[str, str] = {}
         for raw in issues:
@@ -406,6 +442,12 @@ class JiraConnector(Connector):
             record_project = known
         new_cursor = {**meta, "updated_max": max_updated.isoformat() if max_updated else None,
                       "projects": project_keys}
+        if full:
+            for rec in records:
+                counts[rec.project_key or ""] = counts.get(rec.project_key or "", 0) + 1
+            new_cursor["project_counts"] = counts
+        elif cursor and cursor.get("project_counts"):
+            new_cursor["project_counts"] = cursor["project_counts"]
         if self.settings.project_model == "issue":
             new_cursor["record_keys"] = sorted(record_project)
             new_cursor["record_project"] = record_project

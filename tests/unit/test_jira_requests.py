@@ -32,6 +32,7 @@ def fields_payload():
 
 
 def connector(**kw) -> JiraConnector:
+    kw.setdefault("concurrency", 1)  # these tests script one sequence of responses
     settings = JiraSettings(url=URL, email="bot@acme.example", token_env="X", projects=["APOL", "BR_1"], **kw)
     return JiraConnector(settings, load_jira_mapping("jira.toml"), token="tok-123456",
                          policy=RetryPolicy(base_s=0.01, max_wait_s=0.05))
@@ -128,3 +129,24 @@ def test_repeated_page_token_is_refused():
 
     with pytest.raises(ConnectorError, match="loop detected"):
         connector().pull(None, full=True)
+
+
+@responses.activate
+def test_full_pull_splits_large_portfolios_into_parallel_balanced_streams():
+    responses.get(f"{URL}/rest/api/3/serverInfo", json=SERVER_INFO)
+    responses.get(f"{URL}/rest/api/3/myself", json={"accountId": "a1", "timeZone": "UTC"})
+    responses.get(f"{URL}/rest/api/3/field", json=fields_payload())
+    responses.post(f"{URL}/rest/api/3/search/approximate-count", json={"count": 4000})
+    responses.get(f"{URL}/rest/api/3/search/jql", json={"issues": [], "isLast": True})
+    settings = JiraSettings(url=URL, email="bot@acme.example", token_env="X", concurrency=3,
+                            projects=[f"P{i:02d}" for i in range(30)])
+    c = JiraConnector(settings, load_jira_mapping("jira.toml"), token="tok-123456", policy=RetryPolicy())
+    c.pull(None, full=True)
+    jqls = [parse_qs(urlsplit(call.request.url).query)["jql"][0] for call in responses.calls
+            if "/search/jql" in call.request.url]
+    # 4,000 issues = 40 pages: 3 work-item streams (the configured concurrency) + 1 project-record stream
+    records = [q for q in jqls if 'issuetype = "Project"' in q]
+    items = [q for q in jqls if 'issuetype != "Project"' in q]
+    assert len(records) == 1 and len(items) == 3
+    groups = [set(q.split("(")[1].split(")")[0].replace('"', "").split(", ")) for q in items]
+    assert set().union(*groups) == set(settings.projects) and sum(map(len, groups)) == 30
