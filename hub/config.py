@@ -71,6 +71,22 @@ class SyncSettings(_Section):
     max_write_share: float = Field(0.6, ge=0, le=1)  # ... or above this share of the records in scope
     conflict_policy: Literal["flag", "hub-wins", "source-wins"] = "flag"
     full_resync_hours: float = Field(24.0, ge=0)  # a full (not incremental) pull at least this often; 0 = always
+    # canonical project field -> the system whose value is used when several carry it (others are kept as
+    # provenance and compared by DATA-02). Unlisted fields: the first source that has a value (jira, sheets, m365)
+    system_of_record: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("system_of_record")
+    @classmethod
+    def _owners(cls, v: dict[str, str]) -> dict[str, str]:
+        from hub.merge import MERGED_FIELDS
+
+        systems = ("jira", "sheets", "m365")
+        for name, system in v.items():
+            if name not in MERGED_FIELDS:
+                raise ValueError(f"unknown field {name!r}. Valid values are: {', '.join(MERGED_FIELDS)}")
+            if system not in systems:
+                raise ValueError(f"{name}: unknown system {system!r}. Valid values are: {', '.join(systems)}")
+        return v
 
 
 class JiraWriteback(_Section):

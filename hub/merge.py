@@ -16,10 +16,13 @@ MERGED_FIELDS = ("name", "department", "pm", "sponsor", "phase", "budget_approve
                  "fte_approved", "fte_assigned", "planned_start", "planned_finish", "forecast_finish")
 
 
-def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[str]] | None = None) -> Portfolio:
-    """Merge `parts` (system-of-record order) into one portfolio.
+def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[str]] | None = None,
+          owners: dict[str, str] | None = None) -> Portfolio:
+    """Merge `parts` into one portfolio.
 
-    `expected` maps a system to the systems in which each of its projects should also appear (DATA-01).
+    Each project field takes its value from `owners[field]` (the configured system of record) when that
+    system has one, else from the first part that has one. `expected` maps a system to the systems in which
+    each of its projects should also appear (DATA-01).
     """
     out = Portfolio(as_of=as_of)
     seen_in: dict[str, set[str]] = {}
@@ -47,6 +50,8 @@ def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[s
                 have.trainings.extend(person.trainings)
                 have.name = have.name or person.name
                 have.sources.extend(s for s in person.sources if s not in have.sources)
+    for proj in out.projects.values():
+        _apply_owners(proj, owners or {})
     failed = out.failed_systems()
     for system, others in (expected or {}).items():
         for key, systems in seen_in.items():
@@ -60,6 +65,19 @@ def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[s
 
                 out.unmatched.append(Unmatched(system=system, key=key, expected_in=missing, source=src))
     return out
+
+
+def _apply_owners(proj: Project, owners: dict[str, str]) -> None:
+    """Put the system of record's value of each owned field in use (and first in its provenance)."""
+    for name, system in owners.items():
+        seen = proj.provenance.get(name) or []
+        mine = [o for o in seen if o.source.system == system]
+        if not mine:
+            continue
+        setattr(proj, name, mine[0].value)
+        proj.provenance[name] = mine + [o for o in seen if o.source.system != system]
+        if name in proj.invalid and not proj.invalid[name].lower().startswith(system):
+            del proj.invalid[name]  # the unreadable value was another system's; the owner's is in use
 
 
 def _merge_project(into: Project, other: Project) -> None:

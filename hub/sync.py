@@ -196,7 +196,7 @@ def build_portfolio(cfg: Config, state: State, connectors: dict[str, Connector],
         if name in failed and not recs:
             continue
         parts.append(conn.contribute(recs, as_of=as_of))
-    pf = merge(parts, as_of=as_of)
+    pf = merge(parts, as_of=as_of, owners=cfg.sync.system_of_record)
     pf.source_failures.extend(failures)
     for name, conn in connectors.items():
         for kind in conn.supplies:
