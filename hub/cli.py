@@ -460,6 +460,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("pmo-hub: interrupted")
         return 130
+    except BrokenPipeError:  # output piped into a command that stopped reading (e.g. `| head`)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

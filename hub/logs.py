@@ -27,10 +27,15 @@ class _MaskingFormatter(logging.Formatter):
             if record.exc_info:
                 out["exc"] = self.formatException(record.exc_info)
             return mask(json.dumps(out))
-        text = super().format(record)
-        if ctx.get("run_id"):
-            text = f"{text} [run={ctx['run_id']} job={ctx.get('job')}]"
-        return mask(text)
+        return mask(super().format(record))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's naming
+        """The text line, with the run id and job before any traceback."""
+        text = super().formatMessage(record)
+        ctx = run_context.get()
+        if ctx.get("run_id") or ctx.get("job"):
+            text = f"{text} [run={ctx.get('run_id') or '-'} job={ctx.get('job') or '-'}]"
+        return text
 
 
 def setup(level: str = "warning", fmt: str = "text") -> None:

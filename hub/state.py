@@ -1,28 +1,51 @@
 """The state store: cursors, the mirror of source records, last-written values, the write-back journal,
-the audit trail, run history and violation history.
+the audit trail, run history, violation history and the leases of scheduled jobs.
 
-One `State` class over a DB-API connection. SQL is written once with `?` placeholders; the PostgreSQL backend
-translates them. Schema changes are numbered migrations applied on open. The SQLite file (the default) is
-created owner-only (0600) because it holds the audit trail of a company's tools.
+One `State` class over a DB-API connection, with two backends:
+
+    State.open("sqlite:///path/state.db")          the default: one file, one machine
+    State.open("postgresql://user@host:5432/db")    shared by several `pmo-hub run` workers (psycopg 3)
+
+SQL is written once, with `?` placeholders. A small `Dialect` holds what differs between the backends: the
+placeholder style (`?` or `%s`), how a write transaction starts (`BEGIN IMMEDIATE` or `BEGIN`), DDL spellings
+(AUTOINCREMENT or an identity column) and how writers are serialised on a name (SQLite's write lock is
+already database-wide; PostgreSQL takes a transaction-scoped advisory lock). psycopg is imported only when a
+PostgreSQL URL is opened, so SQLite users need nothing extra. A PostgreSQL schema other than `public` is
+chosen in the URL: `postgresql://host/db?options=-csearch_path%3Dpmo_hub`; the password comes from the
+environment (PGPASSWORD) or ~/.pgpass, never from the config file.
+
+Schema changes are numbered migrations, applied on open in one transaction under that lock, so two workers
+starting together never both migrate. The SQLite file is created owner-only (0600) because it holds the audit
+trail of a company's tools.
 
 Transactions: `with state.transaction():` groups writes; a pull stores its records and its new cursor in one
-transaction, so a failed run leaves cursors and the mirror exactly as they were.
+transaction, so a failed run leaves cursors and the mirror exactly as they were. A `State` may be shared by
+threads (calls are serialised), but each long-running thread is better off with its own.
+
+Leases (`try_lease`, `renew_lease`, `release_lease`) let several workers run each occurrence of a scheduled
+job exactly once; see `try_lease` and `hub.scheduler`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import urlsplit
 
 from hub.errors import StateError
+from hub.secrets import mask, register
+
+log = logging.getLogger("pmo_hub.state")
 
 MIGRATIONS: list[str] = [
     # 1: initial schema
@@ -52,6 +75,14 @@ MIGRATIONS: list[str] = [
                         before TEXT, after TEXT, outcome TEXT NOT NULL, reason TEXT);
     CREATE INDEX audit_at ON audit (at);
     """,
+    # 2: leases of scheduled job occurrences (hub.scheduler); runs looked up by job
+    """
+    CREATE TABLE leases (job TEXT NOT NULL, occurrence TEXT NOT NULL, worker TEXT NOT NULL, acquired TEXT NOT NULL,
+                         expires TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1, done_at TEXT, outcome TEXT,
+                         run_id TEXT, PRIMARY KEY (job, occurrence));
+    CREATE INDEX leases_open ON leases (job, done_at);
+    CREATE INDEX runs_job ON runs (job, started);
+    """,
 ]
 
 
@@ -61,6 +92,70 @@ def utcnow() -> datetime:
 
 def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(timezone.utc).isoformat(timespec="microseconds") if dt else None
+
+
+# ---- dialects ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the SQL backends. Everything else is the same SQL, written with `?`."""
+
+    name: str
+    begin: str  # starts a write transaction
+    errors: tuple[type[BaseException], ...]  # the driver's exceptions, wrapped into StateError
+    format_params: bool = False  # True: `?` becomes `%s` (and a literal `%` becomes `%%`)
+    lock_sql: str | None = None  # inside a transaction: serialise writers on a name (None: BEGIN already does)
+    ddl_subs: tuple[tuple[str, str], ...] = ()  # DDL spellings to replace
+
+    def sql(self, text: str) -> str:
+        return _format_params(text) if self.format_params else text
+
+    def ddl(self, text: str) -> str:
+        for old, new in self.ddl_subs:
+            text = text.replace(old, new)
+        return text
+
+
+@lru_cache(maxsize=512)
+def _format_params(text: str) -> str:
+    # Every `?` is a parameter: the hub's SQL never has one inside a string literal.
+    return text.replace("%", "%%").replace("?", "%s")
+
+
+SQLITE = Dialect("sqlite", begin="BEGIN IMMEDIATE", errors=(sqlite3.Error,))
+
+
+def postgres_dialect(errors: tuple[type[BaseException], ...]) -> Dialect:
+    return Dialect(
+        "postgresql", begin="BEGIN", errors=errors, format_params=True,
+        # scoped to the schema, so several hubs (or test runs) in one database do not wait for each other
+        lock_sql="SELECT pg_advisory_xact_lock(hashtext(coalesce(current_schema(), '') || ':' || ?))",
+        ddl_subs=(("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),),
+    )
+
+
+class _Rows:
+    """A statement's result, fetched while the connection was held: `fetchone`, `fetchall`, iteration, rowcount."""
+
+    def __init__(self, rows: list, rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list:
+        return self._rows
+
+    def __iter__(self) -> Iterator:
+        return iter(self._rows)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
 
 
 @dataclass
@@ -88,13 +183,17 @@ class JournalEntry:
     created: str
 
 
+def _occurrence(value: datetime | str) -> str:
+    return iso(value) if isinstance(value, datetime) else value  # type: ignore[return-value]
+
+
 class State:
     """Open with `State.open(url)`; `url` is sqlite:///path (default backend) or postgresql://..."""
 
-    def __init__(self, conn: Any, url: str, placeholder: str = "?"):
+    def __init__(self, conn: Any, url: str, dialect: Dialect = SQLITE):
         self._conn = conn
         self.url = url
-        self._ph = placeholder
+        self.dialect = dialect
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -102,9 +201,20 @@ class State:
     @classmethod
     def open(cls, url: str) -> "State":
         if url.startswith(("postgresql://", "postgres://")):
-            raise StateError("the PostgreSQL state backend is not available in this version; use sqlite:///PATH")
-        if not url.startswith("sqlite:///"):
-            raise StateError(f"state.url {url!r}: expected sqlite:///PATH or postgresql://...")
+            state = cls._open_postgres(url)
+        elif url.startswith("sqlite:///"):
+            state = cls._open_sqlite(url)
+        else:
+            raise StateError(f"state.url {redact_url(url)!r}: expected sqlite:///PATH or postgresql://...")
+        try:
+            state.migrate()
+        except BaseException:
+            state.close()
+            raise
+        return state
+
+    @classmethod
+    def _open_sqlite(cls, url: str) -> "State":
         path = Path(url.removeprefix("sqlite:///")).expanduser()
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -112,35 +222,60 @@ class State:
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as e:
             raise StateError(f"cannot open the state file {path}: {e}") from e
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        state = cls(conn, url)
-        state.migrate()
-        return state
+        return cls(conn, url, SQLITE)
+
+    @classmethod
+    def _open_postgres(cls, url: str) -> "State":
+        password = urlsplit(url).password
+        if password:
+            register(password)
+        try:
+            import psycopg
+        except ImportError as e:
+            raise StateError("state.url is a PostgreSQL URL but psycopg is not installed; "
+                             "install pmo-hub with the postgres extra: pip install 'pmo-hub[postgres]'") from e
+        try:
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=15, application_name="pmo-hub")
+        except psycopg.Error as e:
+            raise StateError(f"cannot connect to the PostgreSQL state store {redact_url(url)}: "
+                             f"{mask(str(e)).strip()}") from e
+        return cls(conn, url, postgres_dialect((psycopg.Error,)))
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     def migrate(self) -> None:
+        """Apply the migrations this store has not had yet, all in one transaction, under the migration lock.
+
+        The version is read inside the lock, so a second worker that waited finds nothing left to do.
+        """
+        number = 0
         with self._lock:
-            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            for number, script in enumerate(MIGRATIONS, start=1):
-                if number <= current:
-                    continue
-                try:
-                    self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._raw(self.dialect.begin)
+                self._lock_name("migrate")
+                self._raw("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                current = self._exec("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+                for number, script in enumerate(MIGRATIONS, start=1):
+                    if number <= current:
+                        continue
                     for stmt in filter(str.strip, script.split(";")):
-                        self._conn.execute(stmt)
-                    self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-                    self._conn.execute("COMMIT")
-                except sqlite3.Error as e:
-                    self._conn.execute("ROLLBACK")
-                    raise StateError(f"state migration {number} failed: {e}") from e
+                        self._raw(self.dialect.ddl(stmt))
+                    self._exec("INSERT INTO schema_version (version) VALUES (?)", (number,))
+                self._raw("COMMIT")
+            except (StateError, *self.dialect.errors) as e:
+                self._rollback()
+                what = f"state migration {number}" if number else "reading the state schema version"
+                raise StateError(f"{what} failed ({self.dialect.name}): {mask(str(e)).strip()}") from e
+
+    def schema_version(self) -> int:
+        return self._exec("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
 
     # ---- plumbing --------------------------------------------------------------------------------------
     @contextmanager
@@ -148,33 +283,59 @@ class State:
         with self._lock:
             outer = self._depth == 0
             if outer:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._raw(self.dialect.begin)
             self._depth += 1
             try:
                 yield self
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self._conn.execute("ROLLBACK")
+                    self._rollback()
                 raise
             else:
                 self._depth -= 1
                 if outer:
-                    self._conn.execute("COMMIT")
+                    self._raw("COMMIT")
 
-    def _exec(self, sql: str, params: Iterable = ()) -> Any:
+    def _raw(self, sql: str) -> None:
+        """A statement without parameters (transaction control, DDL)."""
         with self._lock:
             try:
-                return self._conn.execute(sql, tuple(params))
-            except sqlite3.Error as e:
-                raise StateError(f"state store error: {e}") from e
+                self._conn.execute(sql)
+            except self.dialect.errors as e:
+                raise StateError(f"state store error: {mask(str(e)).strip()}") from e
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except self.dialect.errors as e:  # the connection is gone; the error being raised says why
+            log.warning("state store: rollback failed: %s", str(e).strip())
+
+    def _lock_name(self, name: str) -> None:
+        """Inside a transaction: wait until no other writer holds `name` (PostgreSQL); SQLite's BEGIN IMMEDIATE
+        already holds the whole database."""
+        if self.dialect.lock_sql:
+            self._exec(self.dialect.lock_sql, (name,))
+
+    def _exec(self, sql: str, params: Iterable = ()) -> _Rows:
+        with self._lock:
+            try:
+                cur = self._conn.execute(self.dialect.sql(sql), tuple(params))
+                rows = cur.fetchall() if cur.description is not None else []
+                return _Rows(rows, cur.rowcount)
+            except self.dialect.errors as e:
+                raise StateError(f"state store error: {mask(str(e)).strip()}") from e
 
     def _many(self, sql: str, rows: Iterable[Iterable]) -> None:
+        batch = [tuple(r) for r in rows]
+        if not batch:
+            return
         with self._lock:
             try:
-                self._conn.executemany(sql, [tuple(r) for r in rows])
-            except sqlite3.Error as e:
-                raise StateError(f"state store error: {e}") from e
+                with closing(self._conn.cursor()) as cur:
+                    cur.executemany(self.dialect.sql(sql), batch)
+            except self.dialect.errors as e:
+                raise StateError(f"state store error: {mask(str(e)).strip()}") from e
 
     # ---- cursors ---------------------------------------------------------------------------------------
     def cursor(self, system: str, name: str = "default") -> dict | None:
@@ -360,3 +521,110 @@ class State:
             params.append(project)
         cols = ["run_id", "at", "system", "record", "project", "field", "before", "after", "outcome", "reason"]
         return [dict(zip(cols, r)) for r in self._exec(sql + " ORDER BY seq", params).fetchall()]
+
+    # ---- run history helpers (status, metrics, scheduler) ---------------------------------------------
+    def last_run(self, job: str, outcomes: Iterable[str]) -> dict | None:
+        """The most recent finished run of `job` whose outcome is one of `outcomes`."""
+        wanted = list(outcomes)
+        sql = ("SELECT id, job, started, finished, outcome, error, stats FROM runs WHERE job=? AND outcome IN ("
+               + ",".join("?" * len(wanted)) + ") ORDER BY started DESC LIMIT 1")
+        r = self._exec(sql, [job, *wanted]).fetchone()
+        if r is None:
+            return None
+        return {"id": r[0], "job": r[1], "started": r[2], "finished": r[3], "outcome": r[4], "error": r[5],
+                "stats": json.loads(r[6]) if r[6] else {}}
+
+    def abandon_runs(self, job: str, *, started_since: datetime | str, error: str) -> int:
+        """Mark unfinished runs of `job` started at or after `started_since` as failed (their worker died)."""
+        since = iso(started_since) if isinstance(started_since, datetime) else started_since
+        return self._exec("UPDATE runs SET finished=?, outcome='failed', error=? "
+                          "WHERE job=? AND finished IS NULL AND started >= ?",
+                          (iso(utcnow()), error, job, since)).rowcount
+
+    def latest_result_counts(self) -> dict[tuple[str, str], int]:
+        """(status, severity) -> count for the most recent finished run that saved results."""
+        rows = self._exec(
+            "SELECT status, severity, COUNT(*) FROM results WHERE run_id = ("
+            "SELECT r.id FROM runs r WHERE r.finished IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM results x WHERE x.run_id = r.id) ORDER BY r.started DESC LIMIT 1) "
+            "GROUP BY status, severity").fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    # ---- leases of scheduled jobs ----------------------------------------------------------------------
+    def try_lease(self, job: str, occurrence: datetime | str, worker: str, ttl_s: float) -> bool:
+        """Take the lease on one occurrence of a scheduled job for `ttl_s` seconds. True when taken.
+
+        Refused when the occurrence is done, when another lease on it has not expired, or when the same job
+        holds an unexpired lease on another occurrence (a job never runs twice at once, on any worker). An
+        expired, unfinished lease (its worker died) is taken over. Checked and written in one transaction
+        under a per-job lock, so two workers asking at once cannot both get it.
+        """
+        occ = _occurrence(occurrence)
+        now = utcnow()
+        now_s = iso(now)
+        with self.transaction():
+            self._lock_name(f"lease:{job}")
+            rows = self._exec("SELECT occurrence, expires, done_at FROM leases "
+                              "WHERE job=? AND (occurrence=? OR done_at IS NULL)", (job, occ)).fetchall()
+            for o, expires, done_at in rows:
+                if o == occ and done_at is not None:
+                    return False  # ran already
+                if done_at is None and expires > now_s:
+                    return False  # held: this occurrence by another worker, or the job is running another one
+            expires_s = iso(now + timedelta(seconds=ttl_s))
+            if any(o == occ for o, _, _ in rows):
+                self._exec("UPDATE leases SET worker=?, acquired=?, expires=?, attempts=attempts+1 "
+                           "WHERE job=? AND occurrence=?", (worker, now_s, expires_s, job, occ))
+            else:
+                self._exec("INSERT INTO leases (job, occurrence, worker, acquired, expires) VALUES (?,?,?,?,?)",
+                           (job, occ, worker, now_s, expires_s))
+        return True
+
+    def renew_lease(self, job: str, occurrence: datetime | str, worker: str, ttl_s: float) -> bool:
+        """Push the expiry of a lease `worker` holds to now + `ttl_s`. False when it is no longer `worker`'s."""
+        expires = iso(utcnow() + timedelta(seconds=ttl_s))
+        return self._exec("UPDATE leases SET expires=? WHERE job=? AND occurrence=? AND worker=? AND done_at IS NULL",
+                          (expires, job, _occurrence(occurrence), worker)).rowcount == 1
+
+    def release_lease(self, job: str, occurrence: datetime | str, worker: str, *, done: bool = True,
+                      outcome: str | None = None, run_id: str | None = None) -> bool:
+        """Give a lease back. `done=True`: the occurrence ran (whatever its outcome) and is never run again;
+        `done=False`: it did not run, and any worker may take it now. False when `worker` no longer held it."""
+        now_s = iso(utcnow())
+        if done:
+            sql, params = ("UPDATE leases SET done_at=?, expires=?, outcome=?, run_id=? "
+                           "WHERE job=? AND occurrence=? AND worker=? AND done_at IS NULL",
+                           (now_s, now_s, outcome, run_id, job, _occurrence(occurrence), worker))
+        else:
+            sql, params = ("UPDATE leases SET expires=? WHERE job=? AND occurrence=? AND worker=? AND done_at IS NULL",
+                           (now_s, job, _occurrence(occurrence), worker))
+        return self._exec(sql, params).rowcount == 1
+
+    def lease(self, job: str, occurrence: datetime | str) -> dict | None:
+        rows = self.leases(job=job, occurrence=occurrence)
+        return rows[0] if rows else None
+
+    def leases(self, *, job: str | None = None, occurrence: datetime | str | None = None,
+               open_only: bool = False, limit: int = 100) -> list[dict]:
+        """Leases, newest occurrence first. `open_only`: not done (running, or abandoned by a dead worker)."""
+        sql = ("SELECT job, occurrence, worker, acquired, expires, attempts, done_at, outcome, run_id "
+               "FROM leases WHERE 1=1")
+        params: list = []
+        if job is not None:
+            sql += " AND job=?"
+            params.append(job)
+        if occurrence is not None:
+            sql += " AND occurrence=?"
+            params.append(_occurrence(occurrence))
+        if open_only:
+            sql += " AND done_at IS NULL"
+        sql += " ORDER BY occurrence DESC LIMIT ?"
+        params.append(limit)
+        cols = ["job", "occurrence", "worker", "acquired", "expires", "attempts", "done_at", "outcome", "run_id"]
+        return [dict(zip(cols, r)) for r in self._exec(sql, params).fetchall()]
+
+    def prune_leases(self, before: datetime) -> int:
+        """Forget leases of occurrences older than `before` that are done or long expired."""
+        b = iso(before)
+        return self._exec("DELETE FROM leases WHERE occurrence < ? AND (done_at IS NOT NULL OR expires < ?)",
+                          (b, b)).rowcount

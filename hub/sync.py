@@ -25,6 +25,7 @@ from connectors.http import RetryPolicy
 from hub.config import Config
 from hub.errors import ConnectorError, HubError
 from hub.merge import merge
+from hub.rules.escalation import escalate
 from hub.model import Portfolio, Result, SourceFailure
 from hub.secrets import mask, read_secret
 from hub.state import MirrorRecord, State, utcnow
@@ -235,9 +236,13 @@ def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry
         today = today_in(cfg, started)
         results, expired = evaluate(cfg, portfolio, today=today)
         first_seen = state.save_results(run_id, results, now=started) if not dry_run else {}
+        seen_at = {k: datetime.fromisoformat(v) for k, v in first_seen.items()}
         for r in results:  # results are built with model_construct in the engine: set the field directly
-            if (r.rule, r.subject) in first_seen:
-                r.__dict__["first_seen"] = datetime.fromisoformat(first_seen[(r.rule, r.subject)])
+            if (r.rule, r.subject) in seen_at:
+                r.__dict__["first_seen"] = seen_at[(r.rule, r.subject)]
+        escalated = escalate(results, seen_at, cfg.standards.escalation, now=started)
+        if escalated and not dry_run:
+            state.mark_escalated(escalated, started)
         outcome = RunOutcome(run_id, started, portfolio, results, pulls, expired_waivers=expired)
         if write:
             targets = []
