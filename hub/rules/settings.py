@@ -161,6 +161,35 @@ class WaiverSpec(BaseModel):
         return d
 
 
+class Escalation(BaseModel):
+    """A violation open longer than `after_days[severity]` days (since first seen) is escalated: its result is
+    marked `escalated` and `audience` is added to the people who hear of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    after_days: dict[str, int] = Field(default_factory=lambda: {"critical": 3, "high": 14, "medium": 30, "low": 60})
+    audience: list[str] = Field(default_factory=lambda: ["pmo", "executive"], min_length=1)
+
+    @field_validator("after_days")
+    @classmethod
+    def _severities(cls, v: dict[str, int]) -> dict[str, int]:
+        valid = ("critical", "high", "medium", "low")
+        for k, days in v.items():
+            if k not in valid:
+                raise ValueError(f"unknown severity {k!r}. Valid values are: {list(valid)}")
+            if days < 0:
+                raise ValueError(f"{k}: days must be 0 or more, got {days}")
+        return v
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, v: list[str]) -> list[str]:
+        valid = ("pm", "pmo", "sponsor", "owner", "executive")
+        bad = [a for a in v if a not in valid]
+        if bad:
+            raise ValueError(f"unknown audience {bad}. Valid values are: {list(valid)}")
+        return v
+
+
 class StandardsSettings(BaseModel):
     """`[standards]`: which rules run, with which thresholds, for whom, and the accepted exceptions."""
 
@@ -173,6 +202,7 @@ class StandardsSettings(BaseModel):
     waiver_files: list[str] = Field(default_factory=list)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     business_days: BusinessDayCalendar = Field(default_factory=BusinessDayCalendar)
+    escalation: Escalation = Field(default_factory=Escalation)
     suppliers: dict[DataKind, list[str]] = Field(
         default_factory=dict,
         description="systems supplying each data kind; when a supplier's pull failed, checks reading that kind "

@@ -192,7 +192,8 @@ def test_a_failed_system_turns_dependent_checks_into_errors():
     assert "the pull from m365 failed" in results[0].reason
 
     suppliers = {"status_reports": ["m365"], "approvals": ["m365"], "projects": ["jira", "sheets"],
-                 "work_items": ["jira"], "raid": ["jira"], "milestones": ["jira"], "people": ["sheets"]}
+                 "work_items": ["jira"], "raid": ["jira"], "milestones": ["jira"], "people": ["sheets"],
+                 "training": ["sheets"]}
     results = evaluate(pf, CATALOG, StandardsSettings(suppliers=suppliers), today=TODAY)
     errors = {r.rule for r in results if r.status == "error"}
     assert errors == {"STAT-01", "STAT-02", "STAT-03", "STAT-04", "STAT-05", "APPR-01", "APPR-03", "APPR-04"}
