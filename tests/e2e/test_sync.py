@@ -168,3 +168,42 @@ def test_dry_run_prints_plan_and_writes_nothing(hub, capsys):
     assert code == 0
     assert "nothing was written" in out and "compliance_status" in out
     assert hub.stats()["writes"] == 0
+
+
+def test_hub_writes_do_not_count_as_pm_activity(hub):
+    hub.sync()
+    state = hub.state()
+    try:
+        before = {r.key: (r.updated, r.activity_at) for r in state.records("jira", "project")}
+    finally:
+        state.close()
+    outcome = hub.sync()  # reads back the project records the first sync wrote to
+    assert outcome.pulls["jira"].own_writes == len(before) and outcome.pulls["jira"].changed == 0
+    state = hub.state()
+    try:
+        after = {r.key: (r.updated, r.activity_at) for r in state.records("jira", "project")}
+    finally:
+        state.close()
+    for key, (updated, activity) in after.items():
+        assert updated != before[key][0]  # Jira bumped `updated` for the hub's edit and comment
+        assert activity == before[key][1]  # ... but the last person activity is unchanged
+
+
+def test_audit_lists_and_exports_every_write(hub, capsys, tmp_path):
+    from hub.cli import main
+
+    outcome = hub.sync()
+    assert main(["audit", "--config", str(hub.config_path), "--csv", str(tmp_path / "audit.csv")]) == 0
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "audit.csv").open()))
+    field_rows = [r for r in rows if r["field"] != "comment"]
+    assert len([r for r in rows if r["field"] == "comment"]) == outcome.plan.targets  # one summary per project
+    assert len(field_rows) == sum(len(op.changes) for op in outcome.plan.ops if op.op == "fields")
+    assert {r["outcome"] for r in rows} == {"written"}
+    assert {r["field"] for r in field_rows} == {"compliance_status", "open_violations", "compliance_changed"}
+    project = rows[0]["project"]
+    capsys.readouterr()
+    assert main(["audit", "--config", str(hub.config_path), "--project", project]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().endswith("audit rows") and all(line.count(" jira ") == 1 for line in out.splitlines()[:-1])
