@@ -10,7 +10,12 @@ A connector does four things, each a method:
 - `targets(records)` lists where governance values can be written back (one `WriteTarget` per project record),
   with the values the source currently holds.
 - `apply(op)` performs one planned `WriteOp`; `recover(entry, records)` tells whether a write that was journalled
-  but not confirmed before a crash actually landed.
+  but not confirmed before a crash actually landed. A connector whose API wants one request for many records
+  (a spreadsheet) sets `batch_writes = True` and implements `apply_batch(ops)`: the write-back journals every
+  op as intended, calls `apply_batch` once, and settles each op from its outcome.
+
+A target may also carry a whole results table (`WriteTarget.results`, e.g. a "PMO Compliance" tab): its current
+content is summarised as `table_digest(rows)` in `current["results"]`, and the planned op is "results".
 
 Connectors raise only `hub.errors` exceptions (classified in `connectors.http`), and count their HTTP requests
 in `requests`.
@@ -18,14 +23,23 @@ in `requests`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from hub.errors import ConnectorError
 from hub.model import Portfolio
 from hub.state import JournalEntry, MirrorRecord
+
+
+def table_digest(rows: list[list[Any]]) -> str:
+    """A short, stable digest of a table of cell texts (what a results table holds, compared across runs)."""
+    norm = [[("" if v is None else str(v)) for v in row] for row in rows]
+    return hashlib.sha256(json.dumps(norm, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -45,10 +59,11 @@ class WriteTarget:
     record: str
     project: str
     url: str | None
-    current: dict[str, Any]  # hub-owned field -> value as last read from the source
+    current: dict[str, Any]  # hub-owned field -> value as last read (a field left out: unreadable, e.g. no column)
     fields: tuple[str, ...]  # hub-owned fields this target supports
     comment: bool = False  # supports a status-summary comment/message
     comment_id: str | None = None  # the hub's existing summary comment, as found in the source
+    results: bool = False  # carries the consolidated results table; current["results"] = table_digest(rows)
 
 
 @dataclass
@@ -58,7 +73,7 @@ class WriteOp:
     system: str
     record: str
     project: str | None
-    op: str  # "fields" | "comment"
+    op: str  # "fields" | "comment" | "results"
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
     payload: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
@@ -68,6 +83,8 @@ class Connector(ABC):
     system: ClassVar[str]
     # the data kinds (hub.rules.registry.DataKind) this connector can supply to the portfolio
     supplies: ClassVar[tuple[str, ...]] = ()
+    # True: write-back hands all of this system's ops of a run to `apply_batch` at once
+    batch_writes: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
@@ -83,6 +100,19 @@ class Connector(ABC):
 
     def apply(self, op: WriteOp) -> dict[str, Any]:
         raise NotImplementedError(f"{self.system} does not support write-back")
+
+    def apply_batch(self, ops: list[WriteOp]) -> list[dict[str, Any] | ConnectorError]:
+        """Perform several planned writes; one outcome per op, in order: its result, or the error it failed with.
+
+        Default: `apply` one op after the other. Used by write-back only when `batch_writes` is True.
+        """
+        out: list[dict[str, Any] | ConnectorError] = []
+        for op in ops:
+            try:
+                out.append(self.apply(op))
+            except ConnectorError as e:
+                out.append(e)
+        return out
 
     def recover(self, entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
         """Return the write's result if the journalled write landed before a crash, else None."""

@@ -3,21 +3,21 @@
 `classify(system, status, ...)` maps an HTTP outcome to the `hub.errors` tree (retriable / fatal); `call()`
 runs a function under the shared tenacity policy, which retries only `RetriableError`, honours a server's
 Retry-After (capped per wait), backs off exponentially otherwise, and gives up after `max_attempts` tries
-or `max_total_s` seconds of waiting, whichever comes first. Time spent waiting is reported through
-`RetryPolicy.waited_s`, so runs and benchmarks can show rate-limit waits.
+or before a wait that would take it past `max_total_s`, whichever comes first, saying so in the error. Time
+spent waiting is reported through `RetryPolicy.waited_s`, so runs and benchmarks can show rate-limit waits.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
-from tenacity.wait import wait_base
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from hub.errors import ConnectorError, FatalError, RateLimitedError, RetriableError
+from hub.errors import ConflictError, ConnectorError, FatalError, RateLimitedError, RetriableError
 from hub.secrets import mask
 
 T = TypeVar("T")
@@ -52,6 +52,9 @@ def classify(system: str, status: int, *, url: str | None, detail: str = "", ret
         return RateLimitedError(msg, system=system, status=status, url=url, retry_after=parse_retry_after(retry_after))
     if status in RETRIABLE_STATUS:
         return RetriableError(msg, system=system, status=status, url=url)
+    if status == 412:  # If-Match failed: someone changed the record since it was read
+        return ConflictError(msg + " (changed by someone else since it was read)", system=system, status=status,
+                             url=url)
     if status == 401:
         msg += " (authentication failed: check the account and its API token/credentials)"
     elif status == 403:
@@ -71,42 +74,78 @@ def classify_transport(system: str, exc: requests.RequestException, *, action: s
 
 @dataclass
 class RetryPolicy:
-    """One policy for all connectors (configured in `[retry]`)."""
+    """One policy for all connectors (configured in `[retry]`).
+
+    `call(fn)` retries `fn` while it raises `RetriableError`: it waits the server's Retry-After or backs off
+    exponentially (`base_s`, doubling), each wait capped at `max_wait_s`, and gives up after `max_attempts`
+    tries or when the next wait would end more than `max_total_s` after the first try started (it never starts
+    a wait it cannot finish within the budget, so a Retry-After of an hour costs at most `max_total_s`). The
+    error it gives up with keeps its type and says so: how many tries, how long, the [retry] settings, and the
+    wait the server asked for when it was longer than `max_wait_s`. Such an error is not retried again by an
+    enclosing `call`. Only waits actually slept count in `waited_s` and `retries`.
+    """
 
     max_attempts: int = 6
-    max_total_s: float = 300.0  # give up once this much time was spent waiting
+    max_total_s: float = 300.0  # no wait is started that would end later than this after the first try
     base_s: float = 0.5
     max_wait_s: float = 60.0  # longest single wait, even if Retry-After asks for more
     waited_s: float = 0.0
     retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def _wait(self) -> wait_base:
-        policy = self
+    def delay(self, exc: BaseException | None, attempt: int) -> float:
+        """The wait after failed try number `attempt`: the server's Retry-After, else back-off; capped."""
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            delay = exc.retry_after
+        else:
+            delay = self.base_s * (2 ** (attempt - 1))
+        return min(delay, self.max_wait_s)
 
-        class _Wait(wait_base):
-            def __call__(self, rs: RetryCallState) -> float:
-                exc = rs.outcome.exception() if rs.outcome else None
-                if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                    delay = exc.retry_after
-                else:
-                    delay = policy.base_s * (2 ** (rs.attempt_number - 1))
-                delay = min(delay, policy.max_wait_s)
-                with policy._lock:
-                    policy.waited_s += delay
-                    policy.retries += 1
-                return delay
+    def note_wait(self, delay: float) -> None:
+        """Account a wait the caller did itself (e.g. before re-sending throttled requests of a batch)."""
+        with self._lock:
+            self.waited_s += delay
+            self.retries += 1
 
-        return _Wait()
+    def _sleep(self, seconds: float) -> None:
+        self.note_wait(seconds)
+        time.sleep(seconds)
 
     def call(self, fn: Callable[[], T]) -> T:
+        started = time.monotonic()
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return fn()
+
+        def wait(rs: RetryCallState) -> float:
+            return self.delay(rs.outcome.exception() if rs.outcome else None, rs.attempt_number)
+
+        def stop(rs: RetryCallState) -> bool:
+            return rs.attempt_number >= self.max_attempts or rs.seconds_since_start + wait(rs) > self.max_total_s
+
         retrying = Retrying(
-            retry=retry_if_exception_type(RetriableError),
-            wait=self._wait(),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_total_s),
-            reraise=True,
+            retry=retry_if_exception(lambda e: isinstance(e, RetriableError) and not getattr(e, "gave_up", False)),
+            wait=wait, stop=stop, sleep=self._sleep, reraise=True,
         )
-        return retrying(fn)
+        try:
+            return retrying(attempt)
+        except RetriableError as e:
+            if not getattr(e, "gave_up", False):
+                self._say_gave_up(e, attempts, time.monotonic() - started)
+            raise
+
+    def _say_gave_up(self, e: RetriableError, attempts: int, elapsed: float) -> None:
+        """Append to `e`'s message that (and why) the retries stopped, and what to do about it."""
+        why = (f"gave up after {attempts} tr{'ies' if attempts != 1 else 'y'} in {elapsed:.1f} s "
+               f"([retry] max_attempts = {self.max_attempts}, max_total_s = {self.max_total_s:g})")
+        if isinstance(e, RateLimitedError) and e.retry_after is not None and e.retry_after > self.max_wait_s:
+            why += (f"; the server asked to wait {e.retry_after:.0f} s, longer than [retry] max_wait_s = "
+                    f"{self.max_wait_s:g} s")
+        e.args = (f"{e.args[0] if e.args else e} ({why}; the next run tries again)", *e.args[1:])
+        e.gave_up = True  # type: ignore[attr-defined]
 
 
 def check_response(system: str, resp: requests.Response, *, action: str = "") -> requests.Response:

@@ -83,6 +83,10 @@ def _summary_lines(outcome) -> list[str]:
         applied = outcome.applied
         lines.append(f"Write-back: {len(outcome.plan.ops)} planned, {applied.done if applied else 0} written, "
                      f"{applied.failed if applied else 0} failed, {len(outcome.plan.conflicts)} conflicts")
+        errors = applied.errors if applied else []
+        lines.extend(f"  write failed: {e}" for e in errors[:5])
+        if len(errors) > 5:
+            lines.append(f"  ... and {len(errors) - 5} more failed writes (pmo-hub audit lists them)")
     for c2 in (outcome.plan.conflicts if outcome.plan else []):
         lines.append(f"  conflict: {c2.system} {c2.record} {c2.field}: source has {c2.source_value!r}, hub last "
                      f"wrote {c2.last_written!r} ({c2.resolution})")
@@ -241,9 +245,11 @@ def _run_line(cfg, r: dict) -> str:
 
 
 def _run_error(r: dict) -> str | None:
-    """A run's error, or for a partial run the sources that failed."""
+    """A run's error, or for a partial run the sources and the writes that failed."""
     pulls = (r["stats"] or {}).get("pulls") or {}
-    return r["error"] or "; ".join(f"{p.get('error')}" for p in pulls.values() if p.get("error")) or None
+    errors = [f"{p.get('error')}" for p in pulls.values() if p.get("error")]
+    errors += (r["stats"] or {}).get("write_errors") or []
+    return r["error"] or "; ".join(errors) or None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hub.errors import ConfigError
+from connectors.m365.settings import M365Settings
+from connectors.sheets.settings import SheetsSettings
 from hub.rules.settings import StandardsSettings
 
 
@@ -61,7 +63,7 @@ class StateSettings(_Section):
 
 class RetrySettings(_Section):
     max_attempts: int = Field(6, ge=1, le=50)
-    max_total_s: float = Field(300.0, gt=0)  # give up after this much waiting in total
+    max_total_s: float = Field(300.0, gt=0)  # per request: no wait ending later than this after the first try
     max_wait_s: float = Field(60.0, gt=0)  # longest single wait, whatever Retry-After asks
     base_s: float = Field(0.5, ge=0)
 
@@ -239,6 +241,8 @@ class Config(_Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     jira: JiraSettings | None = None
+    sheets: SheetsSettings | None = None
+    m365: M365Settings | None = None
     standards: StandardsSettings = Field(default_factory=StandardsSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
@@ -267,7 +271,8 @@ class Config(_Section):
         return q if q.is_absolute() else (self.base_dir / q)
 
     def sources(self) -> list[str]:
-        return [name for name in ("jira",) if getattr(self, name) is not None and getattr(self, name).enabled]
+        return [name for name in ("jira", "sheets", "m365")
+                if getattr(self, name) is not None and getattr(self, name).enabled]
 
 
 def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -342,9 +347,18 @@ def _check_meaning(cfg: Config, source: str) -> None:
             load_jira_mapping(cfg.jira.mapping, base_dir=cfg.base_dir)
         except ConfigError as e:
             raise ConfigError(f"{source}: jira.mapping: {e}") from None
+    if cfg.sheets is not None:
+        cfg.sheets.check(base_dir=cfg.base_dir, source=source)
+    if cfg.m365 is not None:
+        from connectors.m365.settings import load_m365_mapping
+
+        try:
+            load_m365_mapping(cfg.m365.mapping, base_dir=cfg.base_dir)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: m365.mapping: {e}") from None
     for job in cfg.jobs:
         if not cfg.sources():
-            raise ConfigError(f"{source}: jobs: job {job.name!r} ({job.kind}) needs a source; configure [jira]")
+            raise ConfigError(f"{source}: jobs: job {job.name!r} ({job.kind}) needs a source; configure [jira], [sheets] or [m365]")
         if job.kind == "report" and not cfg.report.formats:
             raise ConfigError(f"{source}: jobs: job {job.name!r} writes reports but report.formats is empty")
     cfg.standards.check(base_dir=cfg.base_dir, source=source) if hasattr(cfg.standards, "check") else None

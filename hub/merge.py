@@ -3,7 +3,9 @@
 Each connector contributes a `Portfolio` for its own records. Projects with the same key are one project: the
 first system in `order` (the system of record) provides each field's value in use; every other system's value
 is kept in `provenance`, so a disagreement between sources is visible (rule DATA-02) with both links. Records
-that carry a key no other expected system has are listed in `Portfolio.unmatched` (rule DATA-01).
+that carry a key no other expected system has are listed in `Portfolio.unmatched` (rule DATA-01). Records of
+other kinds (RAID entries, reports, approvals, work items, milestones) with the same key are one record too:
+the first system's is used, and the others' sources are added to it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[s
     """
     out = Portfolio(as_of=as_of)
     seen_in: dict[str, set[str]] = {}
+    record_index: dict[str, dict[str, object]] = {}  # list name -> record key -> the record in use
     for part in parts:
         out.systems.extend(s for s in part.systems if s not in out.systems)
         out.source_failures.extend(part.source_failures)
@@ -37,11 +40,8 @@ def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[s
                 out.projects[key] = proj
             else:
                 _merge_project(out.projects[key], proj)
-        out.work_items.extend(part.work_items)
-        out.milestones.extend(part.milestones)
-        out.raid.extend(part.raid)
-        out.status_reports.extend(part.status_reports)
-        out.approvals.extend(part.approvals)
+        for attr in ("work_items", "milestones", "raid", "status_reports", "approvals"):
+            _extend_unique(getattr(out, attr), getattr(part, attr), record_index.setdefault(attr, {}))
         for pid, person in part.people.items():
             if pid not in out.people:
                 out.people[pid] = person
@@ -65,6 +65,18 @@ def merge(parts: list[Portfolio], *, as_of: datetime, expected: dict[str, list[s
 
                 out.unmatched.append(Unmatched(system=system, key=key, expected_in=missing, source=src))
     return out
+
+
+def _extend_unique(into: list, items: list, index: dict[str, object]) -> None:
+    """Add records; one with a key already present (the same RAID entry in Jira and in a sheet) is the same
+    record: the first system's stays in use and the other's source is added to it."""
+    for rec in items:
+        have = index.get(rec.key)
+        if have is None:
+            index[rec.key] = rec
+            into.append(rec)
+        else:
+            have.sources.extend(s for s in rec.sources if s not in have.sources)
 
 
 def _apply_owners(proj: Project, owners: dict[str, str]) -> None:

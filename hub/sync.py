@@ -78,6 +78,7 @@ class RunOutcome:
             "pulls": {k: vars(v) for k, v in self.pulls.items()},
             "writes": self.applied.done if self.applied else 0,
             "write_failures": self.applied.failed if self.applied else 0,
+            "write_errors": [mask(e) for e in self.applied.errors[:5]] if self.applied else [],
             "conflicts": len(self.plan.conflicts) if self.plan else 0,
             "planned": len(self.plan.ops) if self.plan else 0,
         }
@@ -100,7 +101,31 @@ def build_connectors(cfg: Config, policy: RetryPolicy) -> dict[str, Connector]:
         token = read_secret(env=j.token_env, file=str(cfg.path(j.token_file)) if j.token_file else None,
                             where="jira.token_env/jira.token_file")
         out["jira"] = JiraConnector(j, load_jira_mapping(j.mapping, base_dir=cfg.base_dir), token=token, policy=policy)
+    if cfg.sheets is not None and cfg.sheets.enabled:
+        from connectors.sheets.connector import SheetsConnector
+        from connectors.sheets.mapping import load_sheets_mapping
+
+        sh = cfg.sheets
+        out["sheets"] = SheetsConnector(sh, load_sheets_mapping(sh.mapping, base_dir=cfg.base_dir),
+                                        credentials_file=cfg.path(sh.credentials_file), policy=policy)
+    if cfg.m365 is not None and cfg.m365.enabled:
+        from connectors.m365.connector import build_connector
+
+        out["m365"] = build_connector(cfg, policy)
     return out
+
+
+def expected_systems(cfg: Config) -> dict[str, list[str]]:
+    """For DATA-01: system -> the systems each of its projects should also appear in (`expect_in` of a source,
+    and `expected_from`: the systems whose every project should appear in this one)."""
+    out: dict[str, list[str]] = {}
+    for name in cfg.sources():
+        settings = getattr(cfg, name)
+        for other in getattr(settings, "expect_in", None) or []:
+            out.setdefault(name, []).append(other)
+        for other in getattr(settings, "expected_from", None) or []:
+            out.setdefault(other, []).append(name)
+    return {k: sorted(set(v)) for k, v in out.items()}
 
 
 def _wants_full(cfg: Config, cursor: dict | None, full: bool) -> bool:
@@ -197,7 +222,7 @@ def build_portfolio(cfg: Config, state: State, connectors: dict[str, Connector],
         if name in failed and not recs:
             continue
         parts.append(conn.contribute(recs, as_of=as_of))
-    pf = merge(parts, as_of=as_of, owners=cfg.sync.system_of_record)
+    pf = merge(parts, as_of=as_of, owners=cfg.sync.system_of_record, expected=expected_systems(cfg))
     pf.source_failures.extend(failures)
     for name, conn in connectors.items():
         for kind in conn.supplies:
@@ -258,6 +283,8 @@ def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry
                 writeback.check_cap(outcome.plan, state, max_writes=cfg.sync.max_writes,
                                     max_share=cfg.sync.max_write_share)
                 outcome.applied = writeback.apply(outcome.plan, connectors, state, run_id)
+                for error in outcome.applied.errors:
+                    log.error("write-back failed: %s", mask(error))
         return outcome
     except BaseException as e:
         failed = True

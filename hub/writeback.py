@@ -12,7 +12,10 @@ compared with the values the source holds now and with the values the hub last w
 Applying goes through the journal: each write is recorded as intended, performed, then marked done together
 with the new last-written value and its audit row. A run killed in between leaves an intended entry; the next
 run asks the connector whether that write landed (`recover`) before planning, so it is neither lost nor
-repeated. A safety cap stops the apply before the first write when the plan is larger than configured.
+repeated. A connector with `batch_writes` (one request carries many writes: a spreadsheet, Graph's `$batch`)
+gets all of its ops at once through `apply_batch`: every op is journalled as intended first, then each is
+settled from its own outcome, so one failed or conflicting op does not fail the others. A safety cap stops the
+apply before the first write when the plan is larger than configured.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.base import Connector, WriteOp, WriteTarget
+from connectors.base import Connector, WriteOp, WriteTarget, table_digest
 from hub.errors import ConflictError, ConnectorError, SafetyCapError
 from hub.model import SEVERITY_RANK, Result
 from hub.state import MirrorRecord, State
@@ -63,6 +66,10 @@ class Plan:
                 for f, (before, after) in op.changes.items():
                     out.append({"system": op.system, "record": op.record, "project": op.project, "field": f,
                                 "before": before, "after": after, "reason": op.reason})
+            elif op.op == "results":
+                out.append({"system": op.system, "record": op.record, "project": op.project, "field": "results",
+                            "before": "(none)" if op.payload.get("first") else "(previous results)",
+                            "after": f"{op.payload['count']} result rows", "reason": op.reason})
             else:
                 out.append({"system": op.system, "record": op.record, "project": op.project, "field": "comment",
                             "before": "(none)" if not op.payload.get("comment_id") else "(previous summary)",
@@ -137,7 +144,17 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
     previous = state.project_statuses()
     written: dict[str, dict[tuple[str, str], str | None]] = {}
     out = Plan(targets=len(targets))
+    table: list[list[str]] | None = None
     for t in targets:
+        if t.results:  # a whole results table (e.g. a spreadsheet tab): rewritten when its content differs
+            table = results_rows(results) if table is None else table
+            digest = table_digest(table)
+            if t.current.get("results") != digest:
+                out.ops.append(WriteOp(t.system, t.record, None, "results",
+                                       payload={"rows": table, "hash": digest, "count": len(table),
+                                                "first": t.current.get("results") is None},
+                                       reason="results changed" if t.current.get("results") else "no results table"))
+            continue
         if t.system not in written:
             written[t.system] = state.written(t.system)
         last = written[t.system]
@@ -150,7 +167,10 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
         changes: dict[str, tuple[Any, Any]] = {}
         reasons = []
         for f in t.fields:
-            cur, want = t.current.get(f), desired[f]
+            # a field left out of `current` could not be read (e.g. its column is gone): assume the hub's last
+            # written value is still there, so only a real change is planned (and the connector may refuse it)
+            cur = t.current[f] if f in t.current else last.get((t.record, f))
+            want = desired[f]
             if _same(cur, want):
                 continue
             key = (t.record, f)
@@ -178,6 +198,14 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
                                                 "comment_id": last.get((t.record, "comment_id")) or t.comment_id},
                                        reason="summary changed" if last.get((t.record, "comment")) else "first summary"))
     return out
+
+
+def results_rows(results: list[Result]) -> list[list[str]]:
+    """The consolidated results table: one row per alarm, waived or error result (project, rule, severity,
+    status, subject, reason), by project, then worst severity, rule and subject."""
+    shown = [r for r in results if r.status in ("alarm", "waived", "error")]
+    shown.sort(key=lambda r: (r.project or "", -SEVERITY_RANK[r.severity], r.rule, r.subject))
+    return [[r.project or "", r.rule, r.severity, r.status, r.subject, r.reason] for r in shown]
 
 
 def check_cap(p: Plan, state: State, *, max_writes: int, max_share: float) -> None:
@@ -232,12 +260,44 @@ def _record_success(state: State, run_id: str, system: str, record: str, project
         for f, (before, after) in payload["changes"].items():
             state.set_written(system, record, f, _norm(after), run_id)
             state.audit(run_id, system, record, project, f, before, after, outcome, reason)
+    elif op == "results":
+        state.set_written(system, record, "results", payload["hash"], run_id)
+        state.audit(run_id, system, record, project, "results", None, f"{payload.get('count')} result rows",
+                    outcome, reason)
     else:
         if result.get("comment_id"):
             state.set_written(system, record, "comment_id", result["comment_id"], run_id)
         if not result.get("stale"):
             state.set_written(system, record, "comment", payload["hash"], run_id)
         state.audit(run_id, system, record, project, "comment", None, payload["lines"][0], outcome, reason)
+
+
+def _settle(state: State, run_id: str, report: ApplyReport, op: WriteOp, payload: dict, jid: str,
+            outcome: dict[str, Any] | ConnectorError) -> None:
+    """Finish one journalled op from its outcome: done (with its last-written values), conflict or failed."""
+    if isinstance(outcome, ConflictError):
+        report.conflicts += 1
+        with state.transaction():
+            state.journal_finish(jid, "conflict", str(outcome))
+            state.audit(run_id, op.system, op.record, op.project, op.op, None, None, "conflict", str(outcome))
+        return
+    if isinstance(outcome, ConnectorError):
+        report.failed += 1
+        report.errors.append(str(outcome))
+        with state.transaction():
+            state.journal_finish(jid, "failed", str(outcome))
+            state.audit(run_id, op.system, op.record, op.project, op.op, None, None, "failed", str(outcome))
+        return
+    with state.transaction():
+        state.journal_finish(jid, "done")
+        _record_success(state, run_id, op.system, op.record, op.project, op.op, payload, outcome, reason=op.reason)
+    report.done += 1
+    report.by_system[op.system] += 1
+
+
+def _journal_payload(op: WriteOp) -> dict[str, Any]:
+    """What the journal keeps of an op: everything but a results table's rows (its digest and count identify it)."""
+    return {"project": op.project, "changes": op.changes, **{k: v for k, v in op.payload.items() if k != "rows"}}
 
 
 def apply(p: Plan, connectors: dict[str, Connector], state: State, run_id: str) -> ApplyReport:
@@ -248,31 +308,32 @@ def apply(p: Plan, connectors: dict[str, Connector], state: State, run_id: str) 
         for c in p.conflicts:
             state.audit(run_id, c.system, c.record, c.project, c.field, c.last_written, c.source_value,
                         "conflict", f"hub wanted {c.wanted!r}; {c.resolution}")
+    batched: dict[str, list[WriteOp]] = defaultdict(list)
     for op in p.ops:
+        if getattr(connectors[op.system], "batch_writes", False):
+            batched[op.system].append(op)
+            continue
         conn = connectors[op.system]
-        payload = {"project": op.project, "changes": op.changes, **op.payload}
+        payload = _journal_payload(op)
         jid = state.journal_intend(run_id, op.system, op.record, op.op, payload)
         try:
-            result = conn.apply(op)
-        except ConflictError as e:
-            report.conflicts += 1
-            with state.transaction():
-                state.journal_finish(jid, "conflict", str(e))
-                state.audit(run_id, op.system, op.record, op.project, op.op, None, None, "conflict", str(e))
-            continue
+            outcome: dict[str, Any] | ConnectorError = conn.apply(op)
         except ConnectorError as e:
-            report.failed += 1
-            report.errors.append(str(e))
-            with state.transaction():
-                state.journal_finish(jid, "failed", str(e))
-                state.audit(run_id, op.system, op.record, op.project, op.op, None, None, "failed", str(e))
-            continue
+            outcome = e
+        _settle(state, run_id, report, op, payload, jid, outcome)
+    for system, ops in batched.items():
+        payloads = [_journal_payload(op) for op in ops]
         with state.transaction():
-            state.journal_finish(jid, "done")
-            _record_success(state, run_id, op.system, op.record, op.project, op.op, payload, result,
-                            reason=op.reason)
-        report.done += 1
-        report.by_system[op.system] += 1
+            jids = [state.journal_intend(run_id, op.system, op.record, op.op, pl) for op, pl in zip(ops, payloads)]
+        try:
+            outcomes = list(connectors[system].apply_batch(ops))
+        except ConnectorError as e:
+            outcomes = [e] * len(ops)
+        if len(outcomes) != len(ops):
+            raise ConnectorError(f"{system}: apply_batch returned {len(outcomes)} outcomes for {len(ops)} writes",
+                                 system=system)
+        for op, payload, jid, outcome in zip(ops, payloads, jids, outcomes):
+            _settle(state, run_id, report, op, payload, jid, outcome)
     with state.transaction():
         for project, (status, changed_on) in p.statuses.items():
             state.set_project_status(project, status, changed_on)

@@ -30,6 +30,7 @@ class JiraClient:
                  verify: bool = True):
         self.url = url.rstrip("/")
         self.policy = policy
+        self.timeout = timeout
         self.requests: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._email = email
@@ -53,7 +54,9 @@ class JiraClient:
         with self._count_lock:  # search streams run in parallel threads
             self.requests[what] += 1
 
-    def _call(self, fn: Callable[[], T], action: str) -> T:
+    def _call(self, fn: Callable[[], T], action: str, *, retry: bool = True) -> T:
+        """Run `fn`, classifying its failures; under the shared retry policy unless `retry=False`."""
+
         def attempt() -> T:
             try:
                 return fn()
@@ -74,10 +77,10 @@ class JiraClient:
             except ValueError as e:  # a 2xx whose body is not JSON (proxy error page, truncated body)
                 raise RetriableError(f"jira: {action}: the response was not valid JSON", system=SYSTEM) from e
 
-        return self.policy.call(attempt)
+        return self.policy.call(attempt) if retry else attempt()
 
     def _json(self, method: str, path: str, *, action: str, params: dict | None = None,
-              body: Any = None, count_as: str | None = None) -> Any:
+              body: Any = None, count_as: str | None = None, retry: bool = True) -> Any:
         url = self.jira._get_url(path)
 
         def go() -> Any:
@@ -88,7 +91,7 @@ class JiraClient:
                 return None
             return resp.json()
 
-        return self._call(go, action)
+        return self._call(go, action, retry=retry)
 
     # ---- reads -----------------------------------------------------------------------------------------
     def myself(self) -> dict:
@@ -166,9 +169,37 @@ class JiraClient:
         self._json("PUT", f"issue/{key}", params={"notifyUsers": str(notify).lower()}, body={"fields": fields},
                    action=f"editing {key}", count_as="PUT issue")
 
-    def add_comment(self, key: str, adf: dict) -> dict:
-        return self._json("POST", f"issue/{key}/comment", body={"body": adf}, action=f"commenting on {key}",
-                          count_as="POST issue/comment")
+    def add_comment(self, key: str, adf: dict, *, landed: Callable[[], dict | None] | None = None) -> dict:
+        """POST a comment. A POST is not idempotent, so a failure whose outcome is unknown is not simply retried:
+
+        - no answer within the timeout: not sent again (Jira may still be writing it); the error says so, and the
+          next run finds the comment if it landed and edits it in place;
+        - a reset, a 5xx other than 503, a body cut short or not JSON: before sending it again, `landed()` looks
+          for the comment and returns it when it is there;
+        - 429 and 503 (refused, nothing written): sent again under the shared policy.
+        """
+        action = f"commenting on {key}"
+        unsure = False
+
+        def once() -> dict:
+            nonlocal unsure
+            if unsure and landed is not None:
+                found = landed()
+                if found is not None:
+                    return found
+            try:
+                return self._json("POST", f"issue/{key}/comment", body={"body": adf}, action=action,
+                                  count_as="POST issue/comment", retry=False)
+            except RetriableError as e:
+                if isinstance(e.__cause__, requests.exceptions.ReadTimeout):
+                    raise ConnectorError(
+                        f"jira: {action}: no answer within jira.timeout_s = {self.timeout:g} s; not sent again, "
+                        "since Jira may still add it (the next run finds it and edits it in place)",
+                        system=SYSTEM, url=self.url) from e
+                unsure = e.status not in (429, 503)
+                raise
+
+        return self.policy.call(once)
 
     def update_comment(self, key: str, comment_id: str, adf: dict) -> dict:
         return self._json("PUT", f"issue/{key}/comment/{comment_id}", body={"body": adf},

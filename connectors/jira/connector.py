@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import date, datetime, timedelta, timezone
 from difflib import get_close_matches
@@ -44,20 +45,31 @@ COMMENT_MARKER = "Posted by pmo-hub"
 JIRA_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"
 
 
+_JQL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def jql_quote(value: str) -> str:
-    """Quote a value for JQL so that no character in it can change the query."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    """Quote a value for JQL so that no character in it can change the query: the value reads back as itself.
+
+    Backslash and double quote are escaped, and line breaks and tabs are written as JQL's \\n, \\r and \\t.
+    """
+    return '"' + value.translate(_JQL_ESCAPES) + '"'
 
 
 def parse_jira_time(value: str | None) -> datetime | None:
-    if not value:
+    """A Jira timestamp as an aware datetime (UTC when it names no offset); None when absent or unreadable."""
+    if not value or not isinstance(value, str):
         return None
     for fmt in (JIRA_TIME, "%Y-%m-%dT%H:%M:%S%z"):
         try:
             return datetime.strptime(value, fmt)
         except ValueError:
             continue
-    return datetime.fromisoformat(value)
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def adf_text(node: Any) -> str:
@@ -164,9 +176,16 @@ class _Parser:
     def user(self, canonical: str, mapped: str | None) -> str | None:
         raw = self._get(mapped)
         if isinstance(raw, dict):
-            return _plain(raw)
+            v = _plain(raw)
+            if isinstance(v, str):
+                return v.strip().lower() or None
+            if v is not None:
+                self._bad(canonical, mapped, v, "a user")
+            return None
         if isinstance(raw, str) and raw.strip():
             return raw.strip().lower()
+        if raw not in (None, "", []):
+            self._bad(canonical, mapped, raw, "a user")
         return None
 
     def number(self, canonical: str, mapped: str | None) -> float | None:
@@ -177,10 +196,14 @@ class _Parser:
             self._bad(canonical, mapped, v, "a number")
             return None
         try:
-            return float(v)
-        except (TypeError, ValueError):
+            n = float(v)
+        except (TypeError, ValueError, OverflowError):
             self._bad(canonical, mapped, v, "a number")
             return None
+        if not math.isfinite(n):  # "NaN", "inf", 1e999: not a number anyone typed
+            self._bad(canonical, mapped, v, "a number")
+            return None
+        return n
 
     def score(self, canonical: str, mapped: str | None) -> int | None:
         v = self.number(canonical, mapped)
@@ -476,7 +499,7 @@ class JiraConnector(Connector):
             "priority": (f.get("priority") or {}).get("name"),
             "assignee": _plain(f.get("assignee")),
             "created": f.get("created"),
-            "duedate": f.get("duedate"),
+            "duedate": p.day("due", "duedate"),
             "resolved": f.get("resolutiondate"),
             "parent": (f.get("parent") or {}).get("key"),
             "labels": f.get("labels") or [],
@@ -729,9 +752,19 @@ class JiraConnector(Connector):
                     if e.status != 404:
                         raise
                     # the comment was deleted by a person: fall through and post a new one
-            out = self.client.add_comment(op.record, adf)
+            out = self.client.add_comment(op.record, adf,
+                                          landed=lambda: self._landed_comment(op.record, op.payload["lines"]))
             return {"comment_id": str(out["id"])}
         raise ConnectorError(f"jira: unknown write operation {op.op!r}", system=SYSTEM)
+
+    def _landed_comment(self, key: str, lines: list[str]) -> dict | None:
+        """The hub's comment with these lines on `key`, if a POST whose answer was lost created it."""
+        for c in self.client.comments(key):
+            text = adf_text(c.get("body"))
+            if ((c.get("author") or {}).get("accountId") == self.account_id and COMMENT_MARKER in text
+                    and all(line in text for line in lines if line)):
+                return c
+        return None
 
     def _find_hub_comment(self, key: str) -> str | None:
         for c in self.client.comments(key):

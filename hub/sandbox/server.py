@@ -12,6 +12,16 @@ port (over HTTP/1.1 with keep-alive, as the real client libraries expect) and ap
 Control endpoints (no auth, loopback only): ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``,
 ``POST /_sandbox/settings`` (JSON: {system: {latency_ms, rate_limit, rate_window}}), ``POST /_sandbox/faults``
 (JSON list of `Fault` fields), ``DELETE /_sandbox/faults``.
+
+TLS (optional, `SandboxServer(..., tls=ssl_context)`): the same port then also speaks HTTPS. The server peeks at
+the first byte of each connection: a TLS handshake (0x16) is wrapped in the context, anything else is served as
+plain HTTP, so Jira clients keep using http:// while msal (which accepts only an https authority) and Graph use
+https:// (see `hub.sandbox.tls` for the throw-away CA clients pass as `verify`).
+
+Batches: an app that serves a batch endpoint (Graph's `$batch`) runs each inner request through
+`SandboxServer.dispatch(inner, inner=True)` (apps get `app.sandbox` when the server is built), so inner requests
+meet the same routes, faults and rate limits as outer ones; they are counted per route under `batched` in the
+stats (not in `total`, which counts HTTP requests), and inner writes count in `writes`.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -163,6 +174,7 @@ class Stats:
         self.writes: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        self.batched: Counter[tuple[str, str]] = Counter()  # inner requests of batches, by system and route
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -177,6 +189,10 @@ class Stats:
                 by_system.setdefault(system, {"total": 0, "writes": 0, "throttled": 0, "faults": 0, "routes": {}})["throttled"] = n
             for system, n in self.faults.items():
                 by_system.setdefault(system, {"total": 0, "writes": 0, "throttled": 0, "faults": 0, "routes": {}})["faults"] = n
+            for (system, key), n in self.batched.items():
+                s = by_system.setdefault(system, {"total": 0, "writes": 0, "throttled": 0, "faults": 0, "routes": {}})
+                s.setdefault("batched", {})[key] = n
+                s["batched_total"] = s.get("batched_total", 0) + n
             return {"systems": by_system}
 
     def reset(self) -> None:
@@ -185,6 +201,7 @@ class Stats:
             self.writes.clear()
             self.throttled.clear()
             self.faults.clear()
+            self.batched.clear()
 
 
 class _Window:
@@ -220,10 +237,14 @@ class _QuietServer(ThreadingHTTPServer):
 class SandboxServer:
     """Serves a set of `App`s on one loopback port. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, apps: list[App], host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, apps: list[App], host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None):
         self.apps = apps
         self.host = host
         self.port = port
+        self.tls = tls  # when set, the port serves HTTPS as well as HTTP
+        self.ca_file: str | None = None  # the CA clients verify the TLS side with (set by whoever made `tls`)
+        for a in apps:
+            a.sandbox = self  # type: ignore[attr-defined]  (batch endpoints dispatch inner requests through it)
         self.stats = Stats()
         self.settings: dict[str, SystemSettings] = {a.system: SystemSettings() for a in apps}
         self.faults: list[Fault] = []
@@ -237,13 +258,38 @@ class SandboxServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def https_url(self) -> str | None:
+        """The same port over TLS (None when the server was built without `tls`)."""
+        return f"https://{self.host}:{self.port}" if self.tls is not None else None
+
     def start(self) -> "SandboxServer":
         server = self
 
         class _Handler(_RequestHandler):
             sandbox = server
 
-        self._httpd = _QuietServer((self.host, self.port), _Handler)
+        class _Server(_QuietServer):
+            def finish_request(self, request, client_address):  # runs in the connection's own thread
+                if server.tls is None:
+                    return super().finish_request(request, client_address)
+                try:
+                    request.settimeout(30)
+                    if request.recv(1, socket.MSG_PEEK) == b"\x16":  # a TLS ClientHello: wrap it
+                        request = server.tls.wrap_socket(request, server_side=True)
+                    request.settimeout(None)
+                except (OSError, ssl.SSLError):
+                    return
+                try:
+                    self.RequestHandlerClass(request, client_address, self)
+                finally:
+                    if isinstance(request, ssl.SSLSocket):
+                        try:
+                            request.close()
+                        except OSError:
+                            pass
+
+        self._httpd = _Server((self.host, self.port), _Handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="pmo-hub-sandbox", daemon=True)
         self._thread.start()
@@ -335,9 +381,13 @@ class SandboxServer:
                     return resp
         return Response(404, {"error": f"unknown sandbox control endpoint {req.method} {p}"})
 
-    def dispatch(self, req: Request) -> tuple[Response | None, Fault | None]:
-        """Route one request. Returns (response, fault-to-apply-at-transport-level)."""
-        if req.path.startswith("/_sandbox/"):
+    def dispatch(self, req: Request, *, inner: bool = False) -> tuple[Response | None, Fault | None]:
+        """Route one request. Returns (response, fault-to-apply-at-transport-level).
+
+        `inner=True`: a request inside a batch (counted under `batched`, no added latency; a transport-level
+        fault becomes a 504 inner response, since an inner request has no connection of its own to drop).
+        """
+        if req.path.startswith("/_sandbox/") and not inner:
             return self._control(req), None
         app = next((a for a in self.apps if req.path.startswith(a.prefixes)), None)
         if app is None:
@@ -346,9 +396,12 @@ class SandboxServer:
         template = route.template if route else req.path
         key = f"{req.method} {template}"
         with self.stats.lock:
-            self.stats.requests[(app.system, key)] += 1
+            if inner:
+                self.stats.batched[(app.system, key)] += 1
+            else:
+                self.stats.requests[(app.system, key)] += 1
         settings = self.settings[app.system]
-        if settings.latency_ms:
+        if settings.latency_ms and not inner:
             time.sleep(settings.latency_ms / 1000.0)
 
         fault = self._take_fault(app.system, req.method, template)
@@ -365,6 +418,8 @@ class SandboxServer:
             elif fault.kind in ("reset", "timeout"):
                 if fault.kind == "timeout":
                     time.sleep(fault.delay_s)
+                if inner:
+                    return Response(504, app.error_body(504, "injected fault")), None
                 return None, fault
 
         if settings.rate_limit:
@@ -413,7 +468,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         req = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True), self.headers, body, {})
-        req.base_url = f"http://{self.headers.get('Host') or f'{self.sandbox.host}:{self.sandbox.port}'}"
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        req.base_url = f"{scheme}://{self.headers.get('Host') or f'{self.sandbox.host}:{self.sandbox.port}'}"
         resp, fault = self.sandbox.dispatch(req)
         if resp is None:  # connection reset / timeout: drop the connection without a reply
             self.close_connection = True

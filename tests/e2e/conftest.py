@@ -15,10 +15,15 @@ from hub.state import State
 class Hub:
     """A sandbox, a config for it, and helpers to drive and inspect both."""
 
-    def __init__(self, server, tmp: Path, extra: str = ""):
+    def __init__(self, server, tmp: Path, extra: str = "", *, sources: tuple[str, ...] = ("jira",)):
         self.server = server
         self.tmp = tmp
-        self.config_path = write_config(server, tmp / "config.toml", extra=extra)
+        self.sources = sources  # most tests here are about the Jira flow (tests/sheets, tests/m365 cover those)
+        self.config_path = self._write(extra)
+
+    def _write(self, extra: str) -> Path:
+        return write_config(self.server, self.tmp / "config.toml", extra=extra,
+                            sheets="sheets" in self.sources, m365="m365" in self.sources)
 
     @property
     def jira_app(self):
@@ -28,7 +33,7 @@ class Hub:
         return config_mod.load(self.config_path)
 
     def rewrite(self, extra: str) -> None:
-        write_config(self.server, self.config_path, extra=extra)
+        self._write(extra)
 
     def state(self) -> State:
         cfg = self.config()
@@ -69,6 +74,16 @@ def hub(tmp_path):
     server = start(port=0)
     try:
         yield Hub(server, tmp_path)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def full_hub(tmp_path):
+    """Jira, Google Sheets and Microsoft 365 together, as the demo runs them."""
+    server = start(port=0)
+    try:
+        yield Hub(server, tmp_path, sources=("jira", "sheets", "m365"))
     finally:
         server.stop()
 

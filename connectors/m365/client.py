@@ -1,0 +1,270 @@
+"""A small Microsoft Graph client on requests: every call classified and retried by the shared policy.
+
+    client = GraphClient(graph_url="https://graph.microsoft.com", credential=cred, policy=policy)
+    client.get("sites/contoso.sharepoint.com:/sites/PMO")
+    for page in client.pages("sites/{id}/lists/{id}/columns"): ...
+    items, link = client.delta("sites/{id}/lists/{id}", link=None, page_size=200)   # DeltaExpired on 410
+    out = client.batch([BatchRequest("1", "PATCH", "/sites/.../fields", body={...})])
+
+- Authentication: a bearer token from the credential (msal, `connectors.m365.auth`) on every request. A 401
+  with `InvalidAuthenticationToken` (expired or revoked before msal's cache says so) makes the credential forget
+  that token and the request is sent once more with a fresh one.
+- Errors: `connectors.http.check_response` classifies every non-2xx (429/5xx retriable with Retry-After, other
+  4xx fatal, 412 a conflict); the shared `RetryPolicy` retries the retriable ones.
+- Paging follows `@odata.nextLink` and refuses a link it has already followed ("loop detected").
+- `$batch` sends at most 20 requests per call. Each inner response is settled on its own: an inner 429 or 5xx
+  is sent again alone in a later batch (after its own Retry-After, capped and accounted by the shared policy),
+  never the whole batch; any other inner failure is returned to the caller as that request's outcome.
+- HTTP requests are counted in `requests` ("GET lists/items/delta", "POST $batch"), the requests inside
+  batches in `batched` ("PATCH lists/items/fields").
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+from urllib.parse import quote
+
+import requests
+
+from connectors.http import RETRIABLE_STATUS, RetryPolicy, check_response, classify, classify_transport, \
+    parse_retry_after
+from connectors.m365.auth import HubSession
+from hub.errors import ConnectorError, FatalError
+from hub.secrets import mask
+
+SYSTEM = "m365"
+BATCH_MAX = 20
+log = logging.getLogger("pmo_hub.m365.client")
+
+
+class DeltaExpired(Exception):
+    """The delta token is no longer valid (HTTP 410 resyncRequired): enumerate the list again from scratch."""
+
+
+@dataclass
+class BatchRequest:
+    id: str
+    method: str
+    url: str  # relative to the version root, e.g. "/planner/plans/abc/tasks"
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    count_as: str = ""
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"id": self.id, "method": self.method, "url": self.url}
+        headers = dict(self.headers)
+        if self.body is not None:
+            out["body"] = self.body
+            headers.setdefault("Content-Type", "application/json")
+        if headers:
+            out["headers"] = headers
+        return out
+
+
+@dataclass
+class BatchResponse:
+    id: str
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers.items():
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def error(self, action: str) -> ConnectorError:
+        detail = ""
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            detail = str(self.body["error"].get("message") or self.body["error"].get("code") or "")
+        return classify(SYSTEM, self.status, url=None, detail=detail, retry_after=self.header("Retry-After"),
+                        action=action)
+
+
+def route_name(path: str) -> str:
+    """A request's route for counting: ids dropped, "sites/x/lists/y/items/delta" -> "lists/items/delta"."""
+    path = path.split("?", 1)[0]
+    path = re.sub(r"^https?://[^/]+", "", path).removeprefix("/v1.0").strip("/")
+    keep = {"sites", "lists", "items", "delta", "delta()", "fields", "columns", "drive", "workbook", "worksheets",
+            "planner", "plans", "tasks", "details", "buckets", "groups", "users", "sendMail", "teams", "channels",
+            "messages", "mailFolders", "$batch"}
+    parts = [p for p in path.split("/") if p in keep or p.startswith(("range(", "usedRange", "root:"))]
+    parts = [("range" if p.startswith("range(") else "usedRange" if p.startswith("usedRange") else
+              "root:" if p.startswith("root:") else p) for p in parts]
+    if parts and parts[0] == "sites" and len(parts) > 1:
+        parts = parts[1:]
+    return "/".join(parts) or path
+
+
+class GraphClient:
+    def __init__(self, *, graph_url: str, credential: Any, policy: RetryPolicy, verify: bool | str = True,
+                 timeout: float = 30.0, counter: Counter | None = None):
+        self.base = graph_url.rstrip("/") + "/v1.0"
+        self.credential = credential
+        self.policy = policy
+        self.session = HubSession(verify=verify, timeout=timeout)
+        self.session.headers["Accept"] = "application/json"
+        self.requests: Counter[str] = counter if counter is not None else Counter()  # HTTP requests sent
+        self.batched: Counter[str] = Counter()  # requests sent inside $batch (not HTTP requests of their own)
+        self.token_refreshes = 0  # 401 InvalidAuthenticationToken answered by fetching a new token
+
+    def url(self, path: str) -> str:
+        if path.startswith("https://") or path.startswith("http://"):
+            return path
+        return f"{self.base}/{path.lstrip('/')}"
+
+    # ---- plumbing --------------------------------------------------------------------------------------
+    def send(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
+             headers: dict | None = None, action: str, count_as: str | None = None) -> requests.Response:
+        """One request under the shared retry policy; returns the 2xx response or raises a hub error."""
+        url = self.url(path)
+        name = count_as or f"{method} {route_name(path)}"
+
+        def attempt() -> requests.Response:
+            for refreshed in (False, True):
+                token = self.credential.token()
+                hdrs = {**(headers or {}), "Authorization": f"Bearer {token}"}
+                try:
+                    self.requests[name] += 1
+                    resp = self.session.request(method, url, params=params, json=json, headers=hdrs)
+                except requests.RequestException as e:
+                    raise classify_transport(SYSTEM, e, action=action) from e
+                if resp.status_code == 401 and not refreshed and _graph_code(resp) == "InvalidAuthenticationToken":
+                    log.info("m365: Graph rejected the access token while %s (%s); fetching a new one",
+                             action, mask(_graph_message(resp))[:120])
+                    self.credential.invalidate(token)
+                    self.token_refreshes += 1
+                    continue
+                return check_response(SYSTEM, resp, action=action)
+            raise AssertionError("unreachable")
+
+        return self.policy.call(attempt)
+
+    def get(self, path: str, *, params: dict | None = None, action: str, count_as: str | None = None) -> Any:
+        resp = self.send("GET", path, params=params, action=action, count_as=count_as)
+        try:
+            return resp.json()
+        except ValueError as e:
+            raise FatalError(f"m365: {action}: the response was not JSON", system=SYSTEM, url=resp.url) from e
+
+    def pages(self, path: str, *, params: dict | None = None, action: str) -> Iterator[dict]:
+        """Yield each page of a collection, following @odata.nextLink; a repeated link is an error."""
+        seen: set[str] = set()
+        next_path: str | None = path
+        next_params = params
+        while next_path:
+            page = self.get(next_path, params=next_params, action=action)
+            yield page
+            link = page.get("@odata.nextLink")
+            if link and link in seen:
+                raise ConnectorError(f"m365: {action}: the server repeated a page link (loop detected)", system=SYSTEM)
+            if link:
+                seen.add(link)
+            next_path, next_params = link, None
+
+    # ---- SharePoint list delta -------------------------------------------------------------------------
+    def delta(self, list_path: str, *, link: str | None, page_size: int, action: str) -> tuple[list[dict], str]:
+        """Changed items since `link` (every item when None) and the next delta link. Raises DeltaExpired."""
+        items: list[dict] = []
+        path = link or f"{list_path}/items/delta"
+        params = None if link else {"$expand": "fields", "$top": str(page_size)}
+        seen: set[str] = set()
+        while True:
+            try:
+                page = self.get(path, params=params, action=action, count_as="GET lists/items/delta")
+            except FatalError as e:
+                if e.status == 410:
+                    raise DeltaExpired(str(e)) from e
+                raise
+            items.extend(page.get("value") or [])
+            if page.get("@odata.deltaLink"):
+                return items, page["@odata.deltaLink"]
+            nxt = page.get("@odata.nextLink")
+            if not nxt:
+                raise FatalError(f"m365: {action}: a delta page has neither @odata.nextLink nor @odata.deltaLink",
+                                 system=SYSTEM)
+            if nxt in seen:
+                raise ConnectorError(f"m365: {action}: the server repeated a delta link (loop detected)", system=SYSTEM)
+            seen.add(nxt)
+            path, params = nxt, None
+
+    # ---- $batch ----------------------------------------------------------------------------------------
+    def batch(self, reqs: list[BatchRequest], *, action: str) -> dict[str, BatchResponse]:
+        """Send `reqs` in batches of 20; return every request's final response by id (see module docstring)."""
+        if len({r.id for r in reqs}) != len(reqs):
+            raise ValueError("batch request ids must be unique")
+        pending = list(reqs)
+        attempts: Counter[str] = Counter()
+        out: dict[str, BatchResponse] = {}
+        while pending:
+            chunk, pending = pending[:BATCH_MAX], pending[BATCH_MAX:]
+            resp = self.send("POST", "$batch", json={"requests": [r.to_json() for r in chunk]}, action=action,
+                             count_as="POST $batch")
+            try:
+                answers = {str(a.get("id")): a for a in (resp.json().get("responses") or [])}
+            except (ValueError, AttributeError) as e:
+                raise FatalError(f"m365: {action}: the $batch response was not JSON", system=SYSTEM) from e
+            again: list[BatchRequest] = []
+            wait = 0.0
+            for r in chunk:
+                a = answers.get(r.id)
+                self.batched[r.count_as or f"{r.method} {route_name(r.url)}"] += 1
+                if a is None:  # the service dropped it: treat as a transient failure
+                    a = {"id": r.id, "status": 503, "headers": {}, "body": None}
+                br = BatchResponse(r.id, int(a.get("status") or 500), dict(a.get("headers") or {}), a.get("body"))
+                if br.status == 429 or br.status in RETRIABLE_STATUS:
+                    attempts[r.id] += 1
+                    if attempts[r.id] < self.policy.max_attempts and self.policy.waited_s < self.policy.max_total_s:
+                        again.append(r)
+                        delay = parse_retry_after(br.header("Retry-After"))
+                        if delay is None:
+                            delay = self.policy.base_s * (2 ** (attempts[r.id] - 1))
+                        wait = max(wait, min(delay, self.policy.max_wait_s))
+                        continue
+                out[r.id] = br
+            if again:
+                log.info("m365: %s: %d of %d batched requests throttled or failed transiently; sending them again "
+                         "alone in %.1f s", action, len(again), len(chunk), wait)
+                self.policy.note_wait(wait)
+                time.sleep(wait)
+                pending = again + pending
+        return out
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _graph_code(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    err = body.get("error") if isinstance(body, dict) else None
+    return str(err.get("code") or "") if isinstance(err, dict) else ""
+
+
+def _graph_message(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    err = body.get("error") if isinstance(body, dict) else None
+    return str(err.get("message") or "") if isinstance(err, dict) else ""
+
+
+def site_path(site: str) -> str:
+    """The Graph path of a site given as an id or as "host:/sites/name"."""
+    if ":/" in site:
+        host, _, rest = site.partition(":/")
+        return f"sites/{host}:/{quote(rest.strip('/'))}"
+    return f"sites/{quote(site, safe=',')}"
