@@ -157,12 +157,14 @@ def _store(state: State, conn: Connector, result: PullResult, cursor: dict, summ
             continue
         if prev is not None:
             old = json.loads(prev[1])
-            same = all(old.get(k) == rec.data.get(k) for k in set(old) | set(rec.data) if k not in hub_owned)
-            rec.activity_at = prev[2] if same else rec.updated
-            if same:
-                summary.own_writes += 1
-            else:
+            new = json.loads(json.dumps(rec.data, default=str))  # as it will be stored
+            differs = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
+            person = differs - set(hub_owned)
+            rec.activity_at = rec.updated if person else prev[2]
+            if person:
                 summary.changed += 1
+            elif differs:
+                summary.own_writes += 1
         else:
             rec.activity_at = rec.updated
             summary.changed += 1
