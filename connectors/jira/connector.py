@@ -623,7 +623,7 @@ class JiraConnector(Connector):
                 pf.projects[pk] = self._project(rec, src)
             elif rec.kind == "gate":
                 gates.setdefault(pk, []).append(GateDecision(
-                    gate=(d.get("gate") or d.get("summary") or "").split()[0] if (d.get("gate") or d.get("summary")) else "",
+                    gate=next(iter((d.get("gate") or d.get("summary") or "").split()), ""),
                     decision=_decision(d.get("decision")), approver=d.get("approver"),
                     decided_on=d.get("decided_on"), planned_on=d.get("planned_on"), sources=[src], invalid=inv,
                     conditions=[GateCondition(text=t["text"], due=t["due"], done=t["done"]) for t in d.get("tasks") or []]))
@@ -637,18 +637,18 @@ class JiraConnector(Connector):
                     probability=d.get("probability"), impact=d.get("impact"), owner=d.get("owner"),
                     response=d.get("response"), due=d.get("due"),
                     status="closed" if d.get("status_category") == "done" else "open",
-                    raised_on=(d.get("created") or "")[:10] or None, last_reviewed=d.get("last_reviewed"),
+                    raised_on=_day_of(d.get("created")), last_reviewed=d.get("last_reviewed"),
                     escalated=bool(d.get("escalated")), escalated_on=d.get("escalated_on"),
                     sources=[src], invalid=inv))
             elif rec.kind == "milestone":
                 pf.milestones.append(Milestone(
                     key=rec.key, project_key=pk, name=d.get("summary", ""), planned=d.get("planned"),
                     forecast=d.get("forecast"),
-                    done_on=(d.get("resolved") or "")[:10] or None if d.get("status_category") == "done" else None,
+                    done_on=_day_of(d.get("resolved")) if d.get("status_category") == "done" else None,
                     sources=[src], invalid=inv))
             elif rec.kind == "status_report":
                 pf.status_reports.append(StatusReport(
-                    key=rec.key, project_key=pk, report_date=d.get("report_date") or (d.get("created") or "")[:10] or None,
+                    key=rec.key, project_key=pk, report_date=d.get("report_date") or _day_of(d.get("created")),
                     overall=d.get("overall"), schedule=d.get("schedule"), cost=d.get("cost"), scope=d.get("scope"),
                     summary=d.get("report_summary"),
                     actions=[Action(text=t["text"], owner=t["owner"], due=t["due"]) for t in d.get("tasks") or []],
@@ -661,7 +661,7 @@ class JiraConnector(Connector):
                           else "withdrawn" if st.startswith("withdrawn") else "pending")
                 pf.approvals.append(Approval(
                     key=rec.key, project_key=pk, kind=kind, title=d.get("summary", ""), status=status,
-                    requested_on=(d.get("created") or "")[:10] or None, decided_on=d.get("decided_on"),
+                    requested_on=_day_of(d.get("created")), decided_on=d.get("decided_on"),
                     amount=d.get("amount"), fte=d.get("fte"), approver=d.get("approver"), sources=[src], invalid=inv))
             else:
                 pf.work_items.append(WorkItem.model_construct(
@@ -806,6 +806,12 @@ def _same(a: Any, b: Any) -> bool:
         return float(a) == float(b)
     except (TypeError, ValueError):
         return str(a) == str(b)
+
+
+def _day_of(timestamp: str | None) -> str | None:
+    """The date of a Jira timestamp, in the offset Jira wrote it in (None when absent or unreadable)."""
+    dt = parse_jira_time(timestamp)
+    return dt.date().isoformat() if dt else None
 
 
 def _decision(v: str | None) -> str:

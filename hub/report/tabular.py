@@ -242,6 +242,8 @@ def render_xlsx(data: ReportData, out: Path) -> Path:
                 if not v:
                     continue
                 v = xlsx_text(v)
+                if not v:  # only characters XLSX cannot hold
+                    continue
                 x = v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
                 sp = ' xml:space="preserve"' if v[0].isspace() or v[-1].isspace() else ""
                 cells.append(f'<c r="{letter}{n}" t="inlineStr"><is><t{sp}>{x}</t></is></c>')

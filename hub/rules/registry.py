@@ -109,12 +109,16 @@ def error(reason: str, evidence: dict | None = None, sources: Iterable[SourceRef
 
 
 def unreadable(record: Record, fields: Iterable[str], label: str) -> Outcome | None:
-    """The `error` outcome if any of `fields` (or a dotted part of one, e.g. "baseline.finish") is invalid."""
+    """The `error` outcome if any of `fields` (or a dotted part of one, e.g. "baseline.finish") is invalid.
+
+    Connectors name a nested field flat ("baseline_finish" for `baseline.finish`): both spellings match.
+    """
     inv = record.invalid
     if not inv:
         return None
     for f in fields:
-        hits = [k for k in inv if k == f or k.startswith(f + ".") or f.startswith(k + ".")]
+        flat = f.replace(".", "_")
+        hits = [k for k in inv if k in (f, flat) or k.startswith(f + ".") or f.startswith(k + ".")]
         if hits:
             k = hits[0]
             return error(
