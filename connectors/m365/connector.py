@@ -34,6 +34,7 @@ import hashlib
 import html
 import json
 import logging
+import math
 import re
 from collections import defaultdict
 from datetime import date, datetime, timezone
@@ -125,13 +126,14 @@ class _Fields:
         if isinstance(v, bool):
             self.bad(canonical, col, v, "a number")
             return None
-        if isinstance(v, (int, float)):
-            return float(v)
         try:
-            return float(str(v).strip())
-        except ValueError:
+            n = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
+        except (ValueError, OverflowError):
+            n = math.nan
+        if not math.isfinite(n):
             self.bad(canonical, col, v, "a number (use a point for decimals)")
             return None
+        return n
 
     def score(self, canonical: str, mapped: str | None) -> int | None:
         n = self.number(canonical, mapped)

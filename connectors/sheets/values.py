@@ -9,6 +9,7 @@ return None and the caller records an `invalid` entry naming the cell.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -85,7 +86,7 @@ def parse_number(value: object, loc: Locale) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
     s = value.strip()
@@ -112,6 +113,8 @@ def parse_number(value: object, loc: Locale) -> float | None:
             return None
     whole = re.sub(groups, "", m.group(1)) if m.group(1) else "0"
     number = float(whole + ("." + m.group(2) if m.group(2) else ""))
+    if not math.isfinite(number):  # more digits than a float holds: not a figure anyone meant
+        return None
     if percent:
         number /= 100
     return -number if negative else number

@@ -384,9 +384,9 @@ def test_list_fields_parse_to_a_value_or_an_invalid_entry(item):
         f.choices(canonical, kind)
         n = f.number(canonical + "n", kind)
         assert n is None or isinstance(n, float)
-        if n is None or math.isfinite(n):  # (non-finite: see the xfail below)
-            s = f.score(canonical + "s", kind)
-            assert s is None or 1 <= s <= 5
+        assert n is None or math.isfinite(n)
+        s = f.score(canonical + "s", kind)
+        assert s is None or 1 <= s <= 5
         d = f.day(canonical + "d", kind)
         assert d is None or date.fromisoformat(d)
         f.person(canonical + "p", kind)
@@ -396,10 +396,7 @@ def test_list_fields_parse_to_a_value_or_an_invalid_entry(item):
         assert message.startswith("PMO Register item 7 column 'Column "), message
 
 
-# Found by the properties above in connectors owned by others; strict, so they turn red when fixed (then drop
-# the marker and let the properties assert finiteness).
-@pytest.mark.xfail(strict=True, raises=(ValueError, OverflowError),
-                   reason="connectors/m365 _Fields.number accepts NaN/infinity and score() crashes on int() of it")
+# Found by the properties above: a non-finite number is an invalid value, never a crash.
 @pytest.mark.parametrize("value", ["NaN", "inf", "1e400"])
 def test_m365_score_of_a_non_finite_number_is_invalid_not_a_crash(value):
     from zoneinfo import ZoneInfo
@@ -411,7 +408,6 @@ def test_m365_score_of_a_non_finite_number_is_invalid_not_a_crash(value):
     assert f.score("probability", "p") is None and "probability" in f.invalid
 
 
-@pytest.mark.xfail(strict=True, reason="connectors/sheets values.parse_number returns infinity for a huge digit string")
 def test_sheet_number_of_a_huge_digit_string_is_not_infinity():
     from connectors.sheets.values import LOCALES, parse_number
 
