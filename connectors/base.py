@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from connectors.values import same
 from hub.errors import ConnectorError
 from hub.model import Portfolio
 from hub.state import JournalEntry, MirrorRecord
@@ -64,6 +65,9 @@ class WriteTarget:
     comment: bool = False  # supports a status-summary comment/message
     comment_id: str | None = None  # the hub's existing summary comment, as found in the source
     results: bool = False  # carries the consolidated results table; current["results"] = table_digest(rows)
+    # a message to publish (hub.publish) instead of the project's status summary: {"channel": "mail"|"teams",
+    # "to": [addresses], "subject", "markdown", "html"}; sent when its markdown differs from the last one sent
+    message: dict[str, Any] | None = None
 
 
 @dataclass
@@ -120,3 +124,16 @@ class Connector(ABC):
 
     def close(self) -> None:
         return None
+
+
+def fields_landed(entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
+    """For `recover`: {} when the record as just pulled already holds every value a journalled "fields" op was
+    to write (the write landed before the crash), else None (it did not, or the record is gone)."""
+    rec = records.get(entry.record)
+    if rec is None or rec.kind == "deleted":
+        return None
+    current = rec.data.get("governance") or {}
+    for k, (_before, after) in (entry.payload.get("changes") or {}).items():
+        if not same(current.get(k), after):
+            return None
+    return {}

@@ -168,13 +168,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hub import sync
 
     cfg = _load(args)
+    if args.publish and not (cfg.m365 and cfg.m365.enabled and cfg.m365.publish.active):
+        raise ConfigError("--publish: nothing to publish. Set [m365.publish] executive_mail_to, executive_teams "
+                          "or pm_digests in the config (see config.example.toml)")
     state = _open_state(cfg)
     try:
-        outcome = sync.run(cfg, state, job="report", write=False, full=args.full)
+        outcome = sync.run(cfg, state, job="report", write=False, publish=args.publish, dry_run=args.dry_run,
+                           full=args.full)
         path = write_report(cfg, state, outcome, args.format, Path(args.out))
     finally:
         state.close()
     out(f"Report written: {path.resolve()}")
+    if args.publish:
+        if args.dry_run:
+            _print_plan(outcome.plan)
+        else:
+            applied = outcome.applied
+            out(f"Published: {applied.done if applied else 0} message(s) sent, {applied.failed if applied else 0} "
+                f"failed ({len(outcome.plan.ops) if outcome.plan else 0} changed since the last ones sent)")
+            for e in (applied.errors if applied else [])[:5]:
+                out(f"  publish failed: {e}")
+            if applied and applied.failed:
+                return EXIT_ERROR
     return EXIT_OK
 
 
@@ -402,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="report format (default: html)")
     sp.add_argument("--out", required=True, metavar="PATH", help="where to write the report")
     sp.add_argument("--full", action="store_true", help="pull everything, not only changes since the last run")
+    sp.add_argument("--publish", action="store_true",
+                    help="also send the executive summary and PM digests of [m365.publish] (those that changed)")
+    sp.add_argument("--dry-run", action="store_true", help="with --publish: list the messages, send nothing")
 
     sp = add("audit", cmd_audit, cmd_audit.__doc__)
     config_arg(sp)

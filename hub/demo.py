@@ -1,8 +1,8 @@
 """`pmo-hub demo`: the whole product in one command, against the in-process sandbox.
 
 Starts the sandbox on a free loopback port, writes a hub config for it, runs a full sync with write-back,
-runs a second (incremental) sync that must write nothing, writes the HTML report and returns the lines to
-print. Everything lands in one directory; a previous demo's state there is replaced, because it belongs to
+runs a second (incremental) sync that must write nothing, a report run that publishes the executive summary
+and the PM digests by mail, writes the HTML report and returns the lines to print. Everything lands in one directory; a previous demo's state there is replaced, because it belongs to
 a sandbox that no longer runs.
 """
 
@@ -41,9 +41,14 @@ def run_demo(out_dir: Path) -> list[str]:
             lines.append(f"  Write requests counted by the sandbox: {_writes(server)}")
             from hub.cli import write_report
 
-            report = write_report(cfg, state, second, "html", out_dir / "pmo-compliance-report.html")
+            server.stats.reset()
+            published = sync.run(cfg, state, job="report", write=False, publish=True)
+            lines.append("Report run (check, publish the executive summary and the PM digests by mail):")
+            lines += ["  " + line for line in _summary(published)[2:]]
+            lines.append(f"  Messages sent: {_published(published)}")
+            report = write_report(cfg, state, published, "html", out_dir / "pmo-compliance-report.html")
             alarms_by_rule: dict[str, int] = {}
-            for r in second.results:
+            for r in published.results:
                 if r.status == "alarm":
                     alarms_by_rule[r.rule] = alarms_by_rule.get(r.rule, 0) + 1
             top = sorted(alarms_by_rule.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
@@ -55,6 +60,15 @@ def run_demo(out_dir: Path) -> list[str]:
     finally:
         server.stop()
     return lines
+
+
+def _published(outcome) -> str:
+    ops = outcome.plan.ops if outcome.plan else []
+    execs = [op for op in ops if op.record.startswith("publish:exec")]
+    pms = [op for op in ops if op.record.startswith("publish:pm:")]
+    done = outcome.applied.done if outcome.applied else 0
+    return (f"{done} of {len(ops)} (executive summary to {', '.join(a for op in execs for a in op.payload['to'])}; "
+            f"digests to {len(pms)} PMs with open violations)")
 
 
 def _writes(server) -> str:

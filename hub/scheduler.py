@@ -160,7 +160,8 @@ def run_job(cfg: Config, state: State, job: JobSettings, occurrence: datetime) -
     """The default runner: one sync run (records itself in `runs`), plus the report files for a report job."""
     from hub import sync
 
-    outcome = sync.run(cfg, state, job=job.name, write=job.kind == "sync", full=job.full)
+    publish = job.kind == "report" and bool(cfg.m365 and cfg.m365.enabled and cfg.m365.publish.active)
+    outcome = sync.run(cfg, state, job=job.name, write=job.kind == "sync", publish=publish, full=job.full)
     failed_pulls = [f"{p.system}: {p.error}" for p in outcome.pulls.values() if p.error]
     result = JobResult(job.name, occurrence, outcome.outcome, run_id=outcome.run_id,
                        error="; ".join(failed_pulls) or None, requests=dict(outcome.requests),

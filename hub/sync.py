@@ -17,19 +17,20 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from connectors.base import Connector, PullResult
 from connectors.http import RetryPolicy
 from hub.config import Config
-from hub.errors import ConnectorError, HubError
+from hub.errors import HubError
 from hub.merge import merge
 from hub.rules.escalation import escalate
 from hub.model import Portfolio, Result, SourceFailure
 from hub.secrets import mask, read_secret
 from hub.state import MirrorRecord, State, utcnow
 from hub import logs, writeback
+from hub import publish as publishing
 
 log = logging.getLogger("pmo_hub.sync")
 
@@ -247,8 +248,9 @@ def evaluate(cfg: Config, portfolio: Portfolio, *, today: date) -> tuple[list[Re
 
 
 def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry_run: bool = False,
-        full: bool = False, connectors: dict[str, Connector] | None = None) -> RunOutcome:
-    """A whole run. `write=False`: pull and evaluate only (check). `dry_run`: plan but do not apply."""
+        full: bool = False, publish: bool = False, connectors: dict[str, Connector] | None = None) -> RunOutcome:
+    """A whole run. `write=False`: pull and evaluate only (check). `dry_run`: plan but do not apply.
+    `publish`: also send the messages of `[m365.publish]` (hub.publish), through the same plan and journal."""
     policy = make_policy(cfg)
     own = connectors is None
     connectors = connectors if connectors is not None else build_connectors(cfg, policy)
@@ -271,12 +273,17 @@ def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry
         if escalated and not dry_run:
             state.mark_escalated(escalated, started)
         outcome = RunOutcome(run_id, started, portfolio, results, pulls, expired_waivers=expired)
-        if write:
+        if write or publish:
             targets = []
             for name, conn in connectors.items():
                 if name in portfolio.failed_systems():
                     continue
-                targets.extend(conn.targets(list(mirrors[name].values())))
+                if write:
+                    targets.extend(conn.targets(list(mirrors[name].values())))
+                if publish and name == publishing.SYSTEM:
+                    from hub.reporting import build_report_data
+
+                    targets.extend(publishing.targets(cfg, build_report_data(cfg, state, outcome), state))
             if not dry_run:
                 writeback.recover(connectors, mirrors, state, run_id)
             outcome.plan = writeback.plan(targets, results, state, today=today,

@@ -27,6 +27,7 @@ from datetime import date
 from typing import Any
 
 from connectors.base import Connector, WriteOp, WriteTarget, table_digest
+from connectors.values import same
 from hub.errors import ConflictError, ConnectorError, SafetyCapError
 from hub.model import SEVERITY_RANK, Result
 from hub.state import MirrorRecord, State
@@ -73,7 +74,7 @@ class Plan:
             else:
                 out.append({"system": op.system, "record": op.record, "project": op.project, "field": "comment",
                             "before": "(none)" if not op.payload.get("comment_id") else "(previous summary)",
-                            "after": op.payload["lines"][0], "reason": op.reason})
+                            "after": headline(op.payload), "reason": op.reason})
         return out
 
 
@@ -87,13 +88,6 @@ class ApplyReport:
     by_system: Counter = field(default_factory=Counter)
 
 
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
 
 
 def _norm(v: Any) -> str | None:
@@ -158,6 +152,14 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
         if t.system not in written:
             written[t.system] = state.written(t.system)
         last = written[t.system]
+        if t.message is not None:  # a published message (hub.publish): sent when its text changed
+            digest = hashlib.sha256(t.message["markdown"].encode()).hexdigest()[:20]
+            if last.get((t.record, "comment")) != digest:
+                out.ops.append(WriteOp(t.system, t.record, t.project or None, "comment",
+                                       payload={**t.message, "hash": digest},
+                                       reason="changed since the last one sent" if last.get((t.record, "comment"))
+                                       else "first one"))
+            continue
         proj_results = by_project.get(t.project, [])
         status, count = project_status(proj_results)
         prev = previous.get(t.project)
@@ -171,10 +173,10 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
             # written value is still there, so only a real change is planned (and the connector may refuse it)
             cur = t.current[f] if f in t.current else last.get((t.record, f))
             want = desired[f]
-            if _same(cur, want):
+            if same(cur, want):
                 continue
             key = (t.record, f)
-            if key in last and not _same(cur, last[key]):
+            if key in last and not same(cur, last[key]):
                 if conflict_policy == "flag":
                     out.conflicts.append(Conflict(t.system, t.record, t.project, f, last[key], cur, want,
                                                   "kept source value"))
@@ -254,6 +256,14 @@ def recover(connectors: dict[str, Connector], records: dict[str, dict[str, Mirro
     return n
 
 
+def headline(payload: dict) -> str:
+    """One line naming a comment or message op (for the plan, the audit trail and the journal)."""
+    if "lines" in payload:
+        return payload["lines"][0]
+    to = ", ".join(payload.get("to") or []) or payload.get("channel", "?")
+    return f"{payload.get('subject', '')} -> {to}"
+
+
 def _record_success(state: State, run_id: str, system: str, record: str, project: str | None, op: str,
                     payload: dict, result: dict, *, outcome: str = "written", reason: str = "") -> None:
     if op == "fields":
@@ -269,7 +279,7 @@ def _record_success(state: State, run_id: str, system: str, record: str, project
             state.set_written(system, record, "comment_id", result["comment_id"], run_id)
         if not result.get("stale"):
             state.set_written(system, record, "comment", payload["hash"], run_id)
-        state.audit(run_id, system, record, project, "comment", None, payload["lines"][0], outcome, reason)
+        state.audit(run_id, system, record, project, "comment", None, headline(payload), outcome, reason)
 
 
 def _settle(state: State, run_id: str, report: ApplyReport, op: WriteOp, payload: dict, jid: str,

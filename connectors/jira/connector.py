@@ -22,14 +22,15 @@ from difflib import get_close_matches
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.base import Connector, PullResult, WriteOp, WriteTarget
+from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed
 from connectors.http import RetryPolicy
 from connectors.jira.client import JiraClient
+from connectors.values import rag_word, yes_no
 from hub.config import JiraSettings
 from hub.errors import ConfigError, ConnectorError, FatalError
 from hub.mapping import JiraMapping
 from hub.model import (
-    RAG, Action, Approval, Baseline, GateCondition, GateDecision, Governance, InitiationRequest, Milestone, Person, PhaseChange,
+    Action, Approval, Baseline, GateCondition, GateDecision, Governance, InitiationRequest, Milestone, Person, PhaseChange,
     Portfolio, Project, RaidEntry, SourceRef, StatusReport, ValueChange, WorkItem,
 )
 from hub.state import JournalEntry, MirrorRecord
@@ -228,14 +229,10 @@ class _Parser:
         v = self.text(canonical, mapped)
         if v is None:
             return None
-        low = v.lower()
-        for rag in ("green", "amber", "red"):
-            if low in (rag, rag[0]):
-                return rag
-        if low == "yellow":
-            return "amber"
-        self._bad(canonical, mapped, v, "a RAG value (Green, Amber or Red)")
-        return None
+        rag = rag_word(v)
+        if rag is None:
+            self._bad(canonical, mapped, v, "a RAG value (Green, Amber or Red)")
+        return rag
 
     def flag(self, canonical: str, mapped: str | None) -> bool | None:
         v = _plain(self._get(mapped))
@@ -243,15 +240,10 @@ class _Parser:
             return None
         if isinstance(v, list):
             v = v[0] if v else None
-        if isinstance(v, bool):
-            return v
-        s = str(v).strip().lower()
-        if s in ("yes", "true", "y", "1", "escalated"):
-            return True
-        if s in ("no", "false", "n", "0"):
-            return False
-        self._bad(canonical, mapped, v, "yes or no")
-        return None
+        flag = yes_no(v)
+        if flag is None:
+            self._bad(canonical, mapped, v, "yes or no")
+        return flag
 
 
 class JiraConnector(Connector):
@@ -775,14 +767,7 @@ class JiraConnector(Connector):
 
     def recover(self, entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
         if entry.op == "fields":
-            rec = records.get(entry.record)
-            if rec is None:
-                return None
-            current = rec.data.get("governance") or {}
-            for k, (_before, after) in entry.payload.get("changes", {}).items():
-                if not _same(current.get(k), after):
-                    return None
-            return {}
+            return fields_landed(entry, records)
         if entry.op == "comment":
             found = self._find_hub_comment(entry.record)
             if found is None:
@@ -797,15 +782,6 @@ class JiraConnector(Connector):
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
 
 
 def _day_of(timestamp: str | None) -> str | None:

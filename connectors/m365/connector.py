@@ -44,10 +44,11 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from connectors.base import Connector, PullResult, WriteOp, WriteTarget
+from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed
 from connectors.http import RetryPolicy
 from connectors.m365.client import BatchRequest, DeltaExpired, GraphClient, site_path
 from connectors.m365.settings import M365Mapping, M365Settings
+from connectors.values import rag_word, same, yes_no
 from hub.errors import ConfigError, ConflictError, ConnectorError, FatalError
 from hub.model import (
     Action, Approval, Baseline, Governance, InitiationRequest, Milestone, Person, Portfolio, Project, RaidEntry,
@@ -70,15 +71,6 @@ def _parse_dt(value: Any) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
 
 
 class _Fields:
@@ -179,29 +171,20 @@ class _Fields:
         v, col = self._raw(mapped)
         if v is None or v == "":
             return None
-        if isinstance(v, bool):
-            return v
-        s = str(v).strip().lower()
-        if s in ("yes", "true", "y", "1"):
-            return True
-        if s in ("no", "false", "n", "0"):
-            return False
-        self.bad(canonical, col, v, "yes or no")
-        return None
+        flag = yes_no(v)
+        if flag is None:
+            self.bad(canonical, col, v, "yes or no")
+        return flag
 
     def rag(self, canonical: str, mapped: str | None) -> str | None:
         v = self.text(canonical, mapped)
         if v is None:
             return None
-        low = v.lower()
-        for rag in ("green", "amber", "red"):
-            if low in (rag, rag[0]):
-                return rag
-        if low == "yellow":
-            return "amber"
-        _, col = self._raw(mapped)
-        self.bad(canonical, col, v, "a RAG value (Green, Amber or Red)")
-        return None
+        rag = rag_word(v)
+        if rag is None:
+            _, col = self._raw(mapped)
+            self.bad(canonical, col, v, "a RAG value (Green, Amber or Red)")
+        return rag
 
 
 def _fmt(n: float) -> str:
@@ -884,7 +867,12 @@ class M365Connector(Connector):
         summaries: dict[str, list[int]] = {"teams": [], "mail": []}
         for i, op in enumerate(ops):
             prefix = op.record.split(":", 1)[0]
-            if op.op == "fields" and prefix == "register":
+            if op.op == "comment" and prefix == "publish":
+                try:
+                    out[i] = self._publish(op)
+                except ConnectorError as e:
+                    out[i] = e
+            elif op.op == "fields" and prefix == "register":
                 register.append(i)
             elif op.op == "fields" and prefix == "task":
                 planner.append(i)
@@ -964,9 +952,9 @@ class M365Connector(Connector):
                                 count_as="GET planner/tasks")
         status, count = self._parse_status(fresh.get("title") or "")
         now = {"compliance_status": status, "open_violations": count}
-        if all(_same(now.get(f), a) for f, a in after.items()):
+        if all(same(now.get(f), a) for f, a in after.items()):
             return {}  # it already holds what the hub wants
-        if not all(_same(now.get(f), b) for f, (b, _a) in op.changes.items()):
+        if not all(same(now.get(f), b) for f, (b, _a) in op.changes.items()):
             raise ConflictError(f"m365: {what}: the task was changed by someone else (HTTP 412) and its hub-owned "
                                 f"title is now {fresh.get('title')!r}; left as it is", system=SYSTEM, status=412)
         wanted = {**now, **after}
@@ -1030,45 +1018,64 @@ class M365Connector(Connector):
                 out[i] = dict(result)
         return out
 
+    def _publish(self, op: WriteOp) -> dict[str, Any]:
+        """Send one published message (hub.publish): the executive summary or a PM's digest."""
+        p = op.payload
+        content = p["html"] + f"<p><small>{html.escape(self._marker(op.record, p.get('hash', '')))}</small></p>"
+        if p["channel"] == "teams":
+            wb = self.settings.writeback
+            resp = self.client.send(
+                "POST", f"teams/{quote(wb.teams_team_id or '')}/channels/{quote(wb.teams_channel_id or '')}/messages",
+                json={"subject": p["subject"], "body": {"contentType": "html", "content": content}},
+                action=f"posting {p['subject']!r} to Teams", count_as="POST teams/channels/messages")
+            return {"comment_id": str(resp.json().get("id"))}
+        self.client.send(
+            "POST", f"users/{quote(self.settings.sender or '')}/sendMail",
+            json={"message": {"subject": p["subject"], "body": {"contentType": "HTML", "content": content},
+                              "toRecipients": [{"emailAddress": {"address": a}} for a in p["to"]]},
+                  "saveToSentItems": True},
+            action=f"mailing {p['subject']!r} to {', '.join(p['to'])}", count_as="POST users/sendMail")
+        return {}
+
     # ---- write-back: recovery after a crash ------------------------------------------------------------
     def recover(self, entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
         prefix = entry.record.split(":", 1)[0]
         if entry.op == "fields":
-            rec = records.get(entry.record)
-            if rec is None or rec.kind == "deleted":
-                return None
-            current = rec.data.get("governance") or {}
-            for k, (_before, after) in (entry.payload.get("changes") or {}).items():
-                if not _same(current.get(k), after):
-                    return None
-            return {}
-        if entry.op == "comment" and prefix in ("teams", "mail"):
-            marker = self._marker(entry.payload.get("project"), entry.payload.get("hash", ""))
-            for msg in self._recent(prefix):
+            return fields_landed(entry, records)
+        if entry.op == "comment" and prefix in ("teams", "mail", "publish"):
+            if prefix == "publish":
+                channel, marker = entry.payload.get("channel", "mail"), self._marker(entry.record,
+                                                                                     entry.payload.get("hash", ""))
+            else:
+                channel = prefix
+                marker = self._marker(entry.payload.get("project"), entry.payload.get("hash", ""))
+            mailbox = self.settings.sender if prefix == "publish" else self.settings.writeback.mail_from
+            for msg in self._recent(channel, mailbox):
                 if marker in html.unescape(str((msg.get("body") or {}).get("content") or "")):
-                    return {"comment_id": str(msg.get("id"))} if prefix == "teams" else {}
+                    return {"comment_id": str(msg.get("id"))} if channel == "teams" else {}
             return None
         return None
 
-    def _recent(self, channel: str, limit: int = 200) -> list[dict]:
-        """The hub's recent channel messages or sent mails (listed once per run, newest first)."""
-        if channel in self._found:
-            return self._found[channel]
+    def _recent(self, channel: str, mailbox: str | None, limit: int = 200) -> list[dict]:
+        """The hub's recent channel messages, or the mails `mailbox` sent (listed once per run, newest first)."""
+        key = channel if channel == "teams" else f"mail:{mailbox}"
+        if key in self._found:
+            return self._found[key]
         wb = self.settings.writeback
         if channel == "teams":
             if not wb.teams_channel_id:
                 return []
             path = f"teams/{quote(wb.teams_team_id or '')}/channels/{quote(wb.teams_channel_id)}/messages"
         else:
-            if not wb.mail_from:
+            if not mailbox:
                 return []
-            path = f"users/{quote(wb.mail_from)}/mailFolders/sentitems/messages"
+            path = f"users/{quote(mailbox)}/mailFolders/sentitems/messages"
         found: list[dict] = []
-        for page in self.client.pages(path, params={"$top": "50"}, action=f"looking for summaries sent before a crash"):
+        for page in self.client.pages(path, params={"$top": "50"}, action="looking for messages sent before a crash"):
             found.extend(page.get("value") or [])
             if len(found) >= limit:
                 break
-        self._found[channel] = found
+        self._found[key] = found
         return found
 
     def close(self) -> None:

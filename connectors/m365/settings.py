@@ -52,6 +52,27 @@ class M365Writeback(_Section):
         return self
 
 
+class M365Publish(_Section):
+    """`[m365.publish]`: messages a report run sends (`pmo-hub report --publish`, scheduled report jobs), each
+    only when its text differs from the last one sent to the same recipient."""
+
+    mail_from: str | None = None  # the mailbox that sends; default m365.writeback.mail_from
+    executive_mail_to: list[str] = Field(default_factory=list)  # the executive summary, by mail, to these
+    executive_teams: bool = False  # ... and/or to the m365.writeback Teams channel
+    pm_digests: bool = False  # each PM (by the e-mail the sources give) their projects' open violations
+
+    @model_validator(mode="after")
+    def _addresses(self) -> "M365Publish":
+        for v in ([self.mail_from] if self.mail_from else []) + self.executive_mail_to:
+            if "@" not in v and not _GUID.match(v):
+                raise ValueError(f"{v!r} is not an e-mail address")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.executive_mail_to or self.executive_teams or self.pm_digests)
+
+
 class M365Settings(_Section):
     """`[m365]`: see config.example.toml for a commented example."""
 
@@ -81,6 +102,23 @@ class M365Settings(_Section):
     page_size: int = Field(200, ge=1, le=5000)
     timeout_s: float = Field(30.0, gt=0)
     writeback: M365Writeback = Field(default_factory=M365Writeback)
+    publish: M365Publish = Field(default_factory=M365Publish)
+
+    @model_validator(mode="after")
+    def _publishing(self) -> "M365Settings":
+        pub, wb = self.publish, self.writeback
+        if (pub.executive_mail_to or pub.pm_digests) and not (pub.mail_from or wb.mail_from):
+            raise ValueError("publish.executive_mail_to and publish.pm_digests need a mailbox to send from: "
+                             "set publish.mail_from (or writeback.mail_from)")
+        if pub.executive_teams and not wb.teams_channel_id:
+            raise ValueError("publish.executive_teams posts to the writeback Teams channel: set "
+                             "writeback.teams_team_id and writeback.teams_channel_id")
+        return self
+
+    @property
+    def sender(self) -> str | None:
+        """The mailbox publishing sends from."""
+        return self.publish.mail_from or self.writeback.mail_from
 
     @field_validator("tenant_id")
     @classmethod

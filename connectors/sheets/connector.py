@@ -42,12 +42,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.base import Connector, PullResult, WriteOp, WriteTarget, table_digest
+from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed, table_digest
 from connectors.http import RetryPolicy
 from connectors.sheets.client import SheetsClient, load_credentials
 from connectors.sheets.mapping import SheetsMapping, _Tab
 from connectors.sheets.settings import SheetsSettings, SpreadsheetSettings
 from connectors.sheets.values import Locale, col_letter, locale_for, norm_header, parse_date, parse_number, quote_tab
+from connectors.values import rag_word, yes_no
 from hub.errors import ConnectorError, FatalError, SkippableError
 from hub.model import (
     Action, Approval, Baseline, Governance, InitiationRequest, Person, Portfolio, Project, RaidEntry, SourceRef,
@@ -74,8 +75,6 @@ _APPROVAL_KINDS = {"budget": "budget", "resource": "resource", "resources": "res
 _APPROVAL_STATUS = {"pending": "pending", "submitted": "pending", "in review": "pending", "open": "pending",
                     "approved": "approved", "rejected": "rejected", "declined": "rejected", "withdrawn": "withdrawn",
                     "cancelled": "withdrawn"}
-_YES = {"yes", "y", "true", "x", "1", "ja", "oui", "si", "sí", "escalated", "wahr", "vrai"}
-_NO = {"no", "n", "false", "0", "nein", "non", "falsch", "faux", "-"}
 
 
 # ---- reading a tab --------------------------------------------------------------------------------------------
@@ -246,32 +245,19 @@ class _Row:
         v = self.text(canonical, header)
         if v is None:
             return None
-        low = v.strip().lower().strip("🟢🟡🔴 ")
-        for rag in ("green", "amber", "red"):
-            if low in (rag, rag[0]):
-                return rag
-        if low in ("yellow", "gelb", "orange"):
-            return "amber"
-        if low in ("grün", "gruen", "vert"):
-            return "green"
-        if low in ("rot", "rouge"):
-            return "red"
-        self._bad(canonical, header or "", v, "a RAG value (Green, Amber or Red)")
-        return None
+        rag = rag_word(v)
+        if rag is None:
+            self._bad(canonical, header or "", v, "a RAG value (Green, Amber or Red)")
+        return rag
 
     def flag(self, canonical: str, header: str | None) -> bool | None:
         v = self.raw(canonical, header)
         if v is None:
             return None
-        if isinstance(v, bool):
-            return v
-        s = str(v).strip().lower()
-        if s in _YES:
-            return True
-        if s in _NO:
-            return False
-        self._bad(canonical, header or "", v, "yes or no")
-        return None
+        flag = yes_no(v)
+        if flag is None:
+            self._bad(canonical, header or "", v, "yes or no")
+        return flag
 
 
 def _key_text(v: Any, *, upper: bool = False, lower: bool = False) -> str | None:
@@ -285,13 +271,6 @@ def _key_text(v: Any, *, upper: bool = False, lower: bool = False) -> str | None
     return s.upper() if upper else s.lower() if lower else s
 
 
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
 
 
 # ---- the connector --------------------------------------------------------------------------------------------
@@ -573,14 +552,7 @@ class SheetsConnector(Connector):
 
     def recover(self, entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
         if entry.op == "fields":
-            rec = records.get(entry.record)
-            if rec is None:
-                return None
-            current = rec.data.get("governance") or {}
-            for k, (_before, after) in entry.payload.get("changes", {}).items():
-                if not _same(current.get(k), after):
-                    return None
-            return {}
+            return fields_landed(entry, records)
         if entry.op == "results":
             lay = records.get(entry.record.split("!", 1)[0] + "!")
             if lay is None or lay.data["compliance"].get("digest") != entry.payload.get("hash"):
@@ -674,7 +646,6 @@ class _ReadContext:
         tm = self.mapping.register
         cols = tm.columns.mapped()
         missing = self._missing(table, "register", cols)
-        gov = tm.governance.mapped()
         records: dict[str, MirrorRecord] = {}
         for number, row, key in self._rows(table, "register"):
             if key in records:

@@ -92,6 +92,9 @@ def m365_section(server: SandboxServer, path: Path, *, pull: tuple[str, ...] | l
     notify = "".join(f'{key} = "{reg[name]}"\n' for key, name in (
         ("teams_team_id", "team_id"), ("teams_channel_id", "channel_id"), ("mail_to", "pmo_mailbox"),
         ("mail_from", "hub_mailbox"))) if summaries else ""
+    publish = ("\n# `pmo-hub report --publish`: the executive summary and each PM's digest, by mail (sandbox mailboxes)\n"
+               "[m365.publish]\nexecutive_mail_to = [\"executives@example.com\"]\npm_digests = true\n"
+               if summaries else "")
     return f"""
 # Microsoft 365 through Graph (msal, app-only). The client secret is in {secret_file.name} (owner-only), never
 # in this file. msal accepts only https authorities: the sandbox serves TLS on its port with a throw-away CA
@@ -114,7 +117,7 @@ mapping = "m365.toml"
 [m365.writeback]
 fields = true
 planner = {"true" if planner else "false"}
-{notify}"""
+{notify}{publish}"""
 
 
 def write_config(server: SandboxServer, path: Path, *, state: str = "state.db", extra: str = "",

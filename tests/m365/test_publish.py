@@ -1,0 +1,113 @@
+"""Publishing a report run through Microsoft 365: the executive summary by mail and Teams, per-PM digests.
+
+Driven through the CLI (`pmo-hub report --publish`) against the Graph sandbox; what was sent is read back from
+the sandbox's mailboxes and channel.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hub import cli
+from hub.publish import to_html
+from hub.report.tabular import md
+
+SANDBOX_PUBLISH = '[m365.publish]\nexecutive_mail_to = ["executives@example.com"]\npm_digests = true\n'
+PUBLISH = '[m365.publish]\nexecutive_mail_to = ["cio@example.com", "coo@example.com"]\nexecutive_teams = true\n' \
+          'pm_digests = true\n'
+
+
+def configure(hub, publish: str = PUBLISH, **kw) -> None:
+    """The sandbox's config with its [m365.publish] section replaced by `publish`."""
+    hub.write(**kw)
+    text = hub.config_path.read_text()
+    assert SANDBOX_PUBLISH in text
+    hub.config_path.write_text(text.replace(SANDBOX_PUBLISH, publish))
+
+
+def report(hub, tmp_path, *extra: str) -> int:
+    return cli.main(["report", "--config", str(hub.config_path), "--format", "md",
+                     "--out", str(tmp_path / "report.md"), "--publish", *extra])
+
+
+def pm_projects(hub) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for sp in hub.server.seed.projects:
+        out.setdefault(sp.pm.lower(), set()).add(sp.key)
+    return out
+
+
+def test_report_publish_sends_the_summary_and_each_pm_only_their_projects(m365_hub, tmp_path, capsys):
+    configure(m365_hub)
+    graph = m365_hub.graph
+    mails0, msgs0 = len(graph.mails), len(graph.messages)
+    assert report(m365_hub, tmp_path) == 0
+    out = capsys.readouterr().out
+    sent = graph.mails[mails0:]
+    posted = graph.messages[msgs0:]
+
+    execs = [m for m in sent if m["subject"] == "PMO compliance: executive summary"]
+    assert len(execs) == 1 and execs[0]["toRecipients"] == ["cio@example.com", "coo@example.com"]
+    assert execs[0]["body"]["contentType"] == "HTML" and "PMO compliance" in execs[0]["body"]["content"]
+    assert len(posted) == 1 and "executive summary" in str(posted[0])
+
+    digests = [m for m in sent if m["subject"].startswith("PMO compliance: your projects")]
+    assert digests, out
+    owned = pm_projects(m365_hub)
+    all_keys = {k for keys in owned.values() for k in keys}
+    for mail in digests:
+        (pm,) = mail["toRecipients"]
+        named = {k for k in all_keys if re.search(rf"\b{re.escape(k)}\b", mail["body"]["content"])}
+        assert named and named <= owned[pm], (pm, named, owned[pm])
+    assert f"Published: {1 + 1 + len(digests)} message(s) sent" in out
+
+    # nothing changed: publishing again sends nothing
+    n_mails, n_msgs = len(graph.mails), len(graph.messages)
+    assert report(m365_hub, tmp_path) == 0
+    assert (len(graph.mails), len(graph.messages)) == (n_mails, n_msgs)
+    assert "Published: 0 message(s) sent" in capsys.readouterr().out
+
+
+def test_publish_dry_run_lists_the_messages_and_sends_nothing(m365_hub, tmp_path, capsys):
+    configure(m365_hub)
+    graph = m365_hub.graph
+    before = (len(graph.mails), len(graph.messages))
+    assert report(m365_hub, tmp_path, "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert (len(graph.mails), len(graph.messages)) == before
+    assert "m365 publish:exec-mail comment: '(none)' -> 'PMO compliance: executive summary -> cio@example.com, " \
+           "coo@example.com'" in out
+    assert "publish:pm:" in out
+
+
+def test_a_sync_never_publishes_and_report_without_publishing_config_refuses_publish(m365_hub, tmp_path, capsys):
+    configure(m365_hub)
+    m365_hub.sync()
+    assert not [m for m in m365_hub.graph.mails if m["subject"].startswith("PMO compliance: e")]
+    configure(m365_hub, "")
+    assert report(m365_hub, tmp_path) == 2
+    assert "nothing to publish" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("[m365.publish]\npm_digests = true\n", "publish.mail_from"),
+    ("[m365.publish]\nexecutive_teams = true\n", "teams_channel_id"),
+    ("[m365.publish]\nexecutive_mail_to = [\"not-an-address\"]\n", "not an e-mail address"),
+])
+def test_publishing_config_mistakes_fail_before_any_request(m365_hub, tmp_path, capsys, extra, words):
+    m365_hub.write(summaries=False, extra=extra)
+    assert extra in m365_hub.config_path.read_text()
+    m365_hub.reset_stats()
+    assert report(m365_hub, tmp_path) == 2
+    assert words in capsys.readouterr().err
+    assert m365_hub.stats()["total"] == 0
+
+
+def test_message_html_shows_source_markup_as_text():
+    hostile = '<img src=x onerror=alert(1)> [click](javascript:alert(1)) **bold**'
+    html = to_html(f"- {md(hostile)}")
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "javascript:" not in html.replace("[click](javascript:alert(1))", "")
+    assert "<a " not in html and "<strong>" not in html
