@@ -169,6 +169,7 @@ class JobSettings(_Section):
 
     name: str
     kind: Literal["sync", "check", "report"]  # sync: pull, evaluate, write back; check: no writes; report: files
+    # (and the [m365.publish] messages that changed)
     every: str | None = None
     at: str | None = None
     on: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] | None = None

@@ -111,3 +111,27 @@ def test_message_html_shows_source_markup_as_text():
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "javascript:" not in html.replace("[click](javascript:alert(1))", "")
     assert "<a " not in html and "<strong>" not in html
+
+
+def test_a_scheduled_report_job_writes_its_files_and_publishes_once(m365_hub, tmp_path):
+    from datetime import datetime, timezone
+
+    from hub.config import JobSettings
+    from hub.scheduler import run_job
+
+    configure(m365_hub)
+    cfg = m365_hub.config()
+    job = JobSettings(name="weekly-report", kind="report", at="08:00", on="monday")
+    graph = m365_hub.graph
+    sent = []
+    for week in (1, 2):
+        before = len(graph.mails)
+        state = m365_hub.state()
+        try:
+            result = run_job(cfg, state, job, datetime(2026, 11, 23 + 7 * (week - 1), 8, tzinfo=timezone.utc))
+        finally:
+            state.close()
+        assert result.outcome == "ok", result.error
+        assert result.files and all(p.exists() for p in result.files)
+        sent.append(len(graph.mails) - before)
+    assert sent[0] >= 2 and sent[1] == 0  # nothing changed in between: no second round of mail
