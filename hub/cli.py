@@ -297,6 +297,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_ERROR if any(r.outcome in ("failed", "partial") for r in ran) else EXIT_OK
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    """Sign a person in to Microsoft 365 once (m365.auth = "device_code"); later runs use the token cache."""
+    from connectors.m365.connector import build_connector
+    from hub import sync
+
+    cfg = _load(args)
+    if cfg.m365 is None or not cfg.m365.enabled:
+        raise ConfigError("login: there is no enabled [m365] section in the config")
+    if cfg.m365.auth != "device_code":
+        out(f"m365.auth is {cfg.m365.auth!r}: the app signs in by itself with its secret or certificate; "
+            "nothing to do (set auth = \"device_code\" for a person's delegated sign-in)")
+        return EXIT_OK
+    conn = build_connector(cfg, sync.make_policy(cfg))
+    try:
+        conn.credential.sign_in(err)
+    finally:
+        conn.close()
+    out("Signed in; the token cache is kept owner-only beside the state database. Runs now use it silently.")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Show each scheduled job: schedule, last success, last failure, next run, and where it runs now."""
     from hub import scheduler
@@ -439,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run every job whose latest occurrence has not run yet, then exit (for cron)")
 
     sp = add("status", cmd_status, cmd_status.__doc__)
+    config_arg(sp)
+
+    sp = add("login", cmd_login, cmd_login.__doc__)
     config_arg(sp)
 
     sp = add("standards", cmd_standards, cmd_standards.__doc__)

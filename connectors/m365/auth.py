@@ -278,7 +278,8 @@ class DeviceCodeCredential:
         with lock:
             accounts = app.get_accounts()
             if not accounts:
-                raise FatalError("m365: no signed-in account in the token cache; sign in with the device code first",
+                raise FatalError("m365: no signed-in account in the token cache; sign in with the device code first: "
+                                 "run `pmo-hub login --config PATH` once",
                                  system=SYSTEM)
             result = self.policy.call(lambda: _wrap_msal_call(
                 "refreshing the delegated token", lambda: app.acquire_token_silent(self.scopes, account=accounts[0])))

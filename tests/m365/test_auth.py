@@ -133,3 +133,37 @@ def test_delegated_device_code_sign_in_then_syncs_silently(m365_hub):
     out = m365_hub.sync()  # a new connector: the signed-in account's token from the cache
     assert out.outcome == "ok", out.pulls
     assert m365_hub.graph.dir.token_requests == 1
+
+
+def test_pmo_hub_login_signs_a_person_in_once_and_runs_use_the_cache(m365_hub, capsys):
+    import threading
+    import time
+
+    from hub import cli
+
+    text = m365_hub.config_path.read_text().replace('client_id = "', 'auth = "device_code"\nclient_id = "', 1)
+    m365_hub.config_path.write_text(text)
+    codes = []
+    login = threading.Thread(target=lambda: codes.append(cli.main(["login", "--config", str(m365_hub.config_path)])))
+    login.start()
+    deadline = time.monotonic() + 20
+    flows = m365_hub.graph.dir.device_flows
+    while not flows and time.monotonic() < deadline:  # the person reads the code from the terminal ...
+        time.sleep(0.05)
+    (flow,) = list(flows.values())
+    m365_hub.graph.dir.approve(flow["user_code"], "ann.lee@example.com")  # ... and signs in in a browser
+    login.join(30)
+    assert codes == [0]
+    captured = capsys.readouterr()
+    assert f"enter the code {flow['user_code']}" in captured.err and "Signed in" in captured.out
+    assert stat.S_IMODE(m365_hub.token_cache.stat().st_mode) == 0o600
+    out = m365_hub.sync()
+    assert out.outcome == "ok", out.pulls
+
+
+def test_pmo_hub_login_with_app_auth_has_nothing_to_do(m365_hub, capsys):
+    from hub import cli
+
+    assert cli.main(["login", "--config", str(m365_hub.config_path)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert m365_hub.graph.dir.token_requests == 0
