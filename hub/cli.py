@@ -79,6 +79,9 @@ def _summary_lines(outcome) -> list[str]:
                  f"{'full' if p.full else 'incremental'}, {p.fetched} fetched, {p.changed} new or changed"
                  + (f", {p.own_writes} changed only by the hub's own writes" if p.own_writes else ""))
         lines.append(f"Pull {p.system}: {state}; {outcome.requests.get(p.system, 0)} requests")
+        lines.extend(f"  note: {n}" for n in p.notes[:5])
+        if len(p.notes) > 5:
+            lines.append(f"  ... and {len(p.notes) - 5} more notes (in the log)")
     if outcome.plan is not None:
         applied = outcome.applied
         lines.append(f"Write-back: {len(outcome.plan.ops)} planned, {applied.done if applied else 0} written, "

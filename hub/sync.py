@@ -44,6 +44,7 @@ class SourcePull:
     own_writes: int = 0  # records whose only change was the hub's own write-back
     seconds: float = 0.0
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the connector wants a person to know (PullResult.notes)
 
 
 @dataclass
@@ -171,6 +172,7 @@ def _store(state: State, conn: Connector, result: PullResult, cursor: dict, summ
             summary.changed += 1
         changed.append(rec)
     summary.fetched = len(result.records)
+    summary.notes = list(result.notes)
     new_cursor = dict(result.cursor)
     new_cursor["last_full"] = utcnow().isoformat() if result.full else (cursor or {}).get("last_full")
     with state.transaction():

@@ -126,6 +126,7 @@ def test_stale_delta_token_resyncs_that_list_and_loses_nothing(m365_hub):
     # and a sync over the same expired token ends with exactly the list's items, the edit and the delete applied
     out = m365_hub.sync()
     assert out.outcome == "ok"
+    assert any("RAID Log" in n and "410" in n for n in out.pulls["m365"].notes)  # and the run summary says so
     mirrored = {r.key: r for r in out.portfolio.raid}
     expected = {it.fields["Reference"]: it for it in raid.items.values() if not it.deleted}
     assert sorted(mirrored) == sorted(expected)
