@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from connectors.values import same
 from hub.errors import ConnectorError
-from hub.model import Portfolio
+from hub.model import SEVERITY_RANK, Portfolio
 from hub.state import JournalEntry, MirrorRecord
 
 
@@ -41,6 +41,12 @@ def table_digest(rows: list[list[Any]]) -> str:
     """A short, stable digest of a table of cell texts (what a results table holds, compared across runs)."""
     norm = [[("" if v is None else str(v)) for v in row] for row in rows]
     return hashlib.sha256(json.dumps(norm, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()[:24]
+
+
+def results_order(row: list[Any]) -> tuple:
+    """The order of a results table's rows [project, rule, severity, status, subject, reason]: by project, then
+    worst severity, rule and subject (what `table_digest` of a re-read table must be computed in)."""
+    return (row[0] or "", -SEVERITY_RANK.get(row[2], 0), row[1], row[4])
 
 
 @dataclass

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.base import Connector, WriteOp, WriteTarget, table_digest
+from connectors.base import Connector, WriteOp, WriteTarget, results_order, table_digest
 from connectors.values import same
 from hub.errors import ConflictError, ConnectorError, SafetyCapError
 from hub.model import SEVERITY_RANK, Result
@@ -143,11 +143,18 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
         if t.results:  # a whole results table (e.g. a spreadsheet tab): rewritten when its content differs
             table = results_rows(results) if table is None else table
             digest = table_digest(table)
-            if t.current.get("results") != digest:
+            # a connector that does not read the table back leaves "results" out: compare with the last written
+            if "results" in t.current:
+                current = t.current["results"]
+            else:
+                if t.system not in written:
+                    written[t.system] = state.written(t.system)
+                current = written[t.system].get((t.record, "results"))
+            if current != digest:
                 out.ops.append(WriteOp(t.system, t.record, None, "results",
                                        payload={"rows": table, "hash": digest, "count": len(table),
-                                                "first": t.current.get("results") is None},
-                                       reason="results changed" if t.current.get("results") else "no results table"))
+                                                "first": current is None},
+                                       reason="results changed" if current else "no results table"))
             continue
         if t.system not in written:
             written[t.system] = state.written(t.system)
@@ -205,9 +212,9 @@ def plan(targets: list[WriteTarget], results: list[Result], state: State, *, tod
 def results_rows(results: list[Result]) -> list[list[str]]:
     """The consolidated results table: one row per alarm, waived or error result (project, rule, severity,
     status, subject, reason), by project, then worst severity, rule and subject."""
-    shown = [r for r in results if r.status in ("alarm", "waived", "error")]
-    shown.sort(key=lambda r: (r.project or "", -SEVERITY_RANK[r.severity], r.rule, r.subject))
-    return [[r.project or "", r.rule, r.severity, r.status, r.subject, r.reason] for r in shown]
+    rows = [[r.project or "", r.rule, r.severity, r.status, r.subject, r.reason]
+            for r in results if r.status in ("alarm", "waived", "error")]
+    return sorted(rows, key=results_order)
 
 
 def check_cap(p: Plan, state: State, *, max_writes: int, max_share: float) -> None:

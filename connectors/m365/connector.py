@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed
+from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed, results_order, table_digest
 from connectors.http import RetryPolicy
 from connectors.m365.client import BatchRequest, DeltaExpired, GraphClient, site_path
 from connectors.m365.settings import M365Mapping, M365Settings
@@ -258,7 +258,7 @@ class M365Connector(Connector):
     # ---- metadata: site, lists, columns ----------------------------------------------------------------
     def _list_aliases(self) -> list[str]:
         parts = [p for p in LIST_PARTS if p in self.settings.pull]
-        return parts + (["people"] if parts else [])
+        return parts + (["people"] if parts else []) + (["results"] if self.settings.writeback.results_list else [])
 
     def _mapped_columns(self, alias: str) -> dict[str, str]:
         """canonical -> column display name, for one list's mapping section."""
@@ -345,6 +345,8 @@ class M365Connector(Connector):
         records: list[MirrorRecord] = []
         parts_state: dict[str, Any] = dict(cur.get("parts") or {})
         for alias in self._list_aliases():
+            if alias == "results":  # hub-owned, written only (see _write_results)
+                continue
             state = dict(parts_state.get(alias) or {})
             recs, state = self._pull_list(alias, meta, state, full=full, notes=notes)
             records.extend(recs)
@@ -847,6 +849,8 @@ class M365Connector(Connector):
                     out.append(WriteTarget(SYSTEM, r.key, r.project_key or "", r.data.get("url"),
                                            dict(r.data.get("governance") or {}),
                                            ("compliance_status", "open_violations")))
+        if wb.results_list:  # (its current digest is not read: the planner compares with the last one written)
+            out.append(WriteTarget(SYSTEM, "results:list", "", None, {}, (), results=True))
         for channel, on in (("teams", bool(wb.teams_channel_id)), ("mail", bool(wb.mail_to))):
             if on:
                 out.extend(WriteTarget(SYSTEM, f"{channel}:{pk}", pk, None, {}, (), comment=True)
@@ -867,7 +871,12 @@ class M365Connector(Connector):
         summaries: dict[str, list[int]] = {"teams": [], "mail": []}
         for i, op in enumerate(ops):
             prefix = op.record.split(":", 1)[0]
-            if op.op == "comment" and prefix == "publish":
+            if op.op == "results" and prefix == "results":
+                try:
+                    out[i] = self._write_results(op)
+                except ConnectorError as e:
+                    out[i] = e
+            elif op.op == "comment" and prefix == "publish":
                 try:
                     out[i] = self._publish(op)
                 except ConnectorError as e:
@@ -1018,6 +1027,59 @@ class M365Connector(Connector):
                 out[i] = dict(result)
         return out
 
+    def _results_list(self) -> tuple[dict, dict[str, str], str, dict[str, list[tuple[str, dict]]]]:
+        """The results list, its columns (canonical -> internal name), its items URL, and its items by key."""
+        meta = self._ensure_meta(None, refresh=False)
+        lst = meta["lists"]["results"]
+        m = self.mapping.results
+        cols = {canonical: lst["columns"][getattr(m, canonical)]["name"]
+                for canonical in ("key", "project", "rule", "severity", "status", "subject", "reason")}
+        base = f"/sites/{quote(meta['site_id'], safe=',')}/lists/{lst['id']}/items"
+        have: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+        select = ",".join(cols.values())
+        for page in self.client.pages(base.lstrip("/"), params={"$expand": f"fields($select={select})",
+                                                               "$top": str(self.settings.page_size)},
+                                      action=f"reading the results list {lst['display']!r}"):
+            for item in page.get("value") or []:
+                fields = item.get("fields") or {}
+                have[str(fields.get(cols["key"]) or "")].append((str(item["id"]), fields))
+        return lst, cols, base, have
+
+    def _write_results(self, op: WriteOp) -> dict[str, Any]:
+        """Bring the results list in step with the run's results table: create, update and delete items (in
+        `$batch`es of 20), matched by their key (title), never by item id. Idempotent: after an interrupted write
+        the re-planned op only does what is still missing."""
+        lst, cols, base, have = self._results_list()
+        reqs: list[BatchRequest] = []
+        wanted: set[str] = set()
+        for project, rule, severity, status, subject, reason in op.payload["rows"]:
+            key = f"{project}|{rule}|{subject}"
+            if key in wanted:
+                continue
+            wanted.add(key)
+            values = {cols["key"]: key, cols["project"]: project, cols["rule"]: rule, cols["severity"]: severity,
+                      cols["status"]: status, cols["subject"]: subject, cols["reason"]: reason}
+            found = have.get(key) or []
+            if not found:
+                reqs.append(BatchRequest(str(len(reqs)), "POST", base, body={"fields": values},
+                                         count_as="POST lists/items"))
+                continue
+            item_id, current = found[0]
+            diff = {k: v for k, v in values.items() if str(current.get(k) or "") != str(v or "")}
+            if diff:
+                reqs.append(BatchRequest(str(len(reqs)), "PATCH", f"{base}/{item_id}/fields", body=diff,
+                                         count_as="PATCH lists/items/fields"))
+        for key, found in have.items():
+            for item_id, _ in (found if key not in wanted else found[1:]):  # resolved results and duplicates
+                reqs.append(BatchRequest(str(len(reqs)), "DELETE", f"{base}/{item_id}", count_as="DELETE lists/items"))
+        if reqs:
+            answers = self.client.batch(reqs, action=f"writing the results list {lst['display']!r}")
+            failed = [a for a in answers.values() if not a.ok]
+            if failed:
+                raise failed[0].error(f"writing the results list {lst['display']!r} ({len(failed)} of {len(reqs)} "
+                                      "item writes failed; the next run writes what is missing)")
+        return {"rows": len(wanted)}
+
     def _publish(self, op: WriteOp) -> dict[str, Any]:
         """Send one published message (hub.publish): the executive summary or a PM's digest."""
         p = op.payload
@@ -1042,6 +1104,13 @@ class M365Connector(Connector):
         prefix = entry.record.split(":", 1)[0]
         if entry.op == "fields":
             return fields_landed(entry, records)
+        if entry.op == "results":  # landed when the list holds exactly the journalled table
+            _lst, cols, _base, have = self._results_list()
+            rows = [[str(f.get(cols[c]) or "") for c in ("project", "rule", "severity", "status", "subject", "reason")]
+                    for found in have.values() for _id, f in found]
+            if table_digest(sorted(rows, key=results_order)) != entry.payload.get("hash"):
+                return None
+            return {"rows": len(rows)}
         if entry.op == "comment" and prefix in ("teams", "mail", "publish"):
             if prefix == "publish":
                 channel, marker = entry.payload.get("channel", "mail"), self._marker(entry.record,

@@ -38,6 +38,7 @@ class M365Writeback(_Section):
     teams_channel_id: str | None = None  # ... (both or neither)
     mail_to: str | None = None  # mail changed status summaries to this address ...
     mail_from: str | None = None  # ... from this mailbox (UPN or user id; the app needs Mail.Send)
+    results_list: bool = False  # keep the consolidated results in the mapping's [results] list, item by item
 
     @model_validator(mode="after")
     def _pairs(self) -> "M365Writeback":
@@ -273,6 +274,19 @@ class ApprovalMap(_M):
     approver: str | None = "Approver"
 
 
+class ResultsMap(_M):
+    """The hub-owned results list ([m365.writeback] results_list): one item per alarm, waived or error result."""
+
+    list: str = "PMO Compliance"
+    key: str = "Result"  # the title column: "<project>|<rule>|<subject>", how the hub finds its items again
+    project: str = "Project"
+    rule: str = "Rule"
+    severity: str = "Severity"
+    status: str = "Status"
+    subject: str = "Subject"
+    reason: str = "Reason"
+
+
 class PlannerMap(_M):
     plan_key_pattern: str = r"^(?P<key>[A-Z][A-Z0-9_]{0,19})\b"  # the project key in a plan's title
     task_key_pattern: str = r"^\[(?P<key>[A-Z][A-Z0-9_]*-\d+)\]\s*"  # a work item key in a task's title
@@ -328,6 +342,7 @@ class M365Mapping(_M):
     approvals: ApprovalMap = ApprovalMap()
     planner: PlannerMap = PlannerMap()
     finance: FinanceMap = FinanceMap()
+    results: ResultsMap = ResultsMap()
 
     def section(self, part: str) -> _M:
         """The mapping section of a part ("register", "raid", ...)."""

@@ -486,6 +486,16 @@ APPROVAL_COLUMNS = _columns(
     Column("FTE", "FTE", "number"),
     Column("Approver", "Approver", "person"),
 )
+# the hub-owned list of consolidated results ([m365.writeback] results_list): empty until the hub writes it
+COMPLIANCE_COLUMNS = _columns(
+    "Result",
+    Column("Project", "Project", "text"),
+    Column("Rule", "Rule", "text"),
+    Column("Severity", "Severity", "choice", ("critical", "high", "medium", "low")),
+    Column("ResultStatus", "Status", "choice", ("alarm", "waived", "error")),
+    Column("Subject", "Subject", "text"),
+    Column("Reason", "Reason", "note"),
+)
 USER_INFO_COLUMNS = [Column("Title", "Name", "text"), Column("EMail", "Work email", "text"),
                      Column("UserName", "User name", "text"), Column("Modified", "Modified", "dateTime", read_only=True),
                      Column("Created", "Created", "dateTime", read_only=True)]
@@ -776,7 +786,9 @@ class GraphApp(App):
         r("GET", site + "/lists/{list}/items", self.h_items)
         r("GET", site + "/lists/{list}/items/delta", self.h_delta)
         r("GET", site + "/lists/{list}/items/delta()", self.h_delta)
+        r("POST", site + "/lists/{list}/items", self.h_create_item, write=True)
         r("GET", site + "/lists/{list}/items/{item}", self.h_item)
+        r("DELETE", site + "/lists/{list}/items/{item}", self.h_delete_item, write=True)
         r("GET", site + "/lists/{list}/items/{item}/fields", self.h_item_fields)
         r("PATCH", site + "/lists/{list}/items/{item}/fields", self.h_patch_fields, write=True)
         # drive items by path: the path has slashes, so this route gets a hand-written pattern
@@ -1160,15 +1172,10 @@ class GraphApp(App):
             return lookup
         return value
 
-    def h_patch_fields(self, req: Request) -> dict:
-        lst = self._list_or_404(req)
-        item = self._item_or_404(lst, req.params["item"])
-        body = req.json()
+    def _field_values(self, lst: SPList, body: Any) -> dict[str, Any]:
+        """A request's field values by internal name, converted and checked as SharePoint does."""
         if not isinstance(body, dict) or not body:
             raise _fail(400, "Invalid request: the body must be a JSON object of field values.", "invalidRequest")
-        match = req.headers.get("If-Match")
-        if match and match.strip() not in ("*", f'"{item.guid},{item.version}"'):
-            raise _fail(412, "The request ETag value does not match the object's ETag value.", "preconditionFailed")
         changes: dict[str, Any] = {}
         for name, value in body.items():
             key = name[:-len("LookupId")] if name.endswith("LookupId") else name
@@ -1181,6 +1188,33 @@ class GraphApp(App):
                 changes[key] = self._convert(col, value)
             except ValueError as e:
                 raise _fail(400, f"Invalid value for field '{name}': expected {e}", "invalidRequest")
+        return changes
+
+    def h_create_item(self, req: Request) -> Response:
+        lst = self._list_or_404(req)
+        body = req.json()
+        if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
+            raise _fail(400, "Invalid request: expected {\"fields\": {...}}.", "invalidRequest")
+        fields = self._field_values(lst, body["fields"])
+        item = self._create_item(lst, fields, _now(), "app:" + getattr(req, "client_id", self.dir.client_id))
+        return Response(201, self._item_json(req, lst, item, fields=True, select=None))
+
+    def h_delete_item(self, req: Request) -> Response:
+        lst = self._list_or_404(req)
+        item = self._item_or_404(lst, req.params["item"])
+        item.deleted = True
+        lst.seq += 1
+        item.seq = lst.seq
+        return Response(204, None)
+
+    def h_patch_fields(self, req: Request) -> dict:
+        lst = self._list_or_404(req)
+        item = self._item_or_404(lst, req.params["item"])
+        body = req.json()
+        match = req.headers.get("If-Match")
+        if match and match.strip() not in ("*", f'"{item.guid},{item.version}"'):
+            raise _fail(412, "The request ETag value does not match the object's ETag value.", "preconditionFailed")
+        changes = self._field_values(lst, body)
         for k, v in changes.items():
             if v is None:
                 item.fields.pop(k, None)
@@ -1625,6 +1659,7 @@ class _SeedLoader:
         app.add_list("RAID Log", "RAIDLog", RAID_COLUMNS)
         app.add_list("Status Reports", "StatusReports", STATUS_COLUMNS)
         app.add_list("Approvals", "Approvals", APPROVAL_COLUMNS)
+        app.add_list("PMO Compliance", "PMOCompliance", COMPLIANCE_COLUMNS)
         rows: list[list[Any]] = [["Project Key", "Project", "Budget Line", "Approved", "Actual", "Forecast"]]
         for n, sp in enumerate(self.pf.projects):
             self.register(sp, n)

@@ -76,7 +76,8 @@ def m365_section(server: SandboxServer, path: Path, *, pull: tuple[str, ...] | l
     project register (merged by project key, its governance columns written back) and the budget workbook; an
     M365-only PMO reads every part ("register", "raid", "status_reports", "approvals", "planner", "finance").
     `planner`: write the status into each plan's governance task; `summaries`: post changed status summaries to
-    the sandbox's Teams channel and mail them to the PMO mailbox.
+    the sandbox's Teams channel and mail them to the PMO mailbox, keep the "PMO Compliance" results list, and
+    publish the executive summary and PM digests on `report --publish`.
     """
     import shutil
     from urllib.parse import urlsplit
@@ -91,7 +92,7 @@ def m365_section(server: SandboxServer, path: Path, *, pull: tuple[str, ...] | l
     parts = ", ".join(f'"{p}"' for p in pull)
     notify = "".join(f'{key} = "{reg[name]}"\n' for key, name in (
         ("teams_team_id", "team_id"), ("teams_channel_id", "channel_id"), ("mail_to", "pmo_mailbox"),
-        ("mail_from", "hub_mailbox"))) if summaries else ""
+        ("mail_from", "hub_mailbox"))) + "results_list = true\n" if summaries else ""
     publish = ("\n# `pmo-hub report --publish`: the executive summary and each PM's digest, by mail (sandbox mailboxes)\n"
                "[m365.publish]\nexecutive_mail_to = [\"executives@example.com\"]\npm_digests = true\n"
                if summaries else "")

@@ -143,7 +143,8 @@ def test_site_lists_and_columns(http, base, ids, validate):
     assert site["id"] == ids["site_id"]
     lists = ok(http.get(f"{base}/sites/{ids['site_id']}/lists"))
     validate("/sites/{site-id}/lists", lists)
-    assert {x["displayName"] for x in lists["value"]} == {"PMO Register", "RAID Log", "Status Reports", "Approvals"}
+    assert {x["displayName"] for x in lists["value"]} == {"PMO Register", "RAID Log", "Status Reports", "Approvals",
+                                                         "PMO Compliance"}
     cols = ok(http.get(f"{base}/sites/{ids['site_id']}/lists/{ids['register']}/columns"))
     validate("/sites/{site-id}/lists/{list-id}/columns", cols)
     by_display = {c["displayName"]: c["name"] for c in cols["value"]}
@@ -190,6 +191,23 @@ def test_patch_fields_returns_the_field_set(http, base, ids, validate):
     bad = http.patch(url, json={"NoSuchColumn": 1})
     assert bad.status_code == 400
     validate("error", bad.json())
+
+
+def test_create_and_delete_list_items(http, base, ids, validate):
+    lists = ok(http.get(f"{base}/sites/{ids['site_id']}/lists"))
+    results = next(x["id"] for x in lists["value"] if x["displayName"] == "PMO Compliance")
+    url = f"{base}/sites/{ids['site_id']}/lists/{results}/items"
+    made = http.post(url, json={"fields": {"Title": "APOL|GATE-01|APOL", "Rule": "GATE-01", "Severity": "critical",
+                                           "ResultStatus": "alarm"}})
+    assert made.status_code == 201, made.text
+    validate("microsoft.graph.listItem", made.json())
+    assert made.json()["fields"]["Rule"] == "GATE-01"
+    bad = http.post(url, json={"fields": {"Severity": "catastrophic"}})  # not one of the choice column's values
+    assert bad.status_code == 400
+    validate("error", bad.json())
+    gone = http.delete(f"{url}/{made.json()['id']}")
+    assert gone.status_code == 204 and gone.content == b""
+    assert http.get(f"{url}/{made.json()['id']}").status_code == 404
 
 
 def test_planner_plans_tasks_and_etags(http, base, ids, validate):

@@ -135,3 +135,44 @@ def test_a_scheduled_report_job_writes_its_files_and_publishes_once(m365_hub, tm
         assert result.files and all(p.exists() for p in result.files)
         sent.append(len(graph.mails) - before)
     assert sent[0] >= 2 and sent[1] == 0  # nothing changed in between: no second round of mail
+
+
+def results_list(hub) -> dict[str, dict]:
+    lst = hub.graph.list_by_display("PMO Compliance")
+    return {it.fields["Title"]: it.fields for it in lst.items.values() if not it.deleted}
+
+
+def test_the_results_list_follows_the_results_item_by_item(m365_hub):
+    assert "results_list = true" in m365_hub.config_path.read_text()  # (the sandbox config keeps the list)
+    first = m365_hub.sync()
+    assert first.outcome == "ok"
+    shown = [r for r in first.results if r.status in ("alarm", "waived", "error")]
+    items = results_list(m365_hub)
+    assert sorted(items) == sorted(f"{r.project or ''}|{r.rule}|{r.subject}" for r in shown)
+    some = next(r for r in shown if r.status == "alarm")
+    item = items[f"{some.project}|{some.rule}|{some.subject}"]
+    assert (item["Rule"], item["Severity"], item["ResultStatus"], item["Reason"]) == \
+        (some.rule, some.severity, "alarm", some.reason)
+
+    # nothing changed: the list is not even read again
+    m365_hub.reset_stats()
+    assert m365_hub.sync().plan.ops == []
+    assert not [r for r in m365_hub.stats()["routes"] if "lists/{list}/items" in r and "delta" not in r]
+
+    # a person deletes one item and edits another; a new result appears: the next write puts the list in step,
+    # touching only those items
+    lst = m365_hub.graph.list_by_display("PMO Compliance")
+    ids = sorted(i for i, it in lst.items.items() if not it.deleted)
+    m365_hub.graph.delete_item("PMO Compliance", ids[0])
+    m365_hub.graph.edit_item("PMO Compliance", ids[1], {"Reason": "edited by hand"})
+    sp = m365_hub.server.seed.projects[0]
+    reg = m365_hub.graph.item_by_key("PMO Register", "JiraKey", sp.key)
+    m365_hub.graph.edit_item("PMO Register", reg.id, {"Phase": "Closing"}, by=sp.pm)
+    m365_hub.reset_stats()
+    third = m365_hub.sync()
+    assert third.outcome == "ok"
+    shown = [r for r in third.results if r.status in ("alarm", "waived", "error")]
+    items = results_list(m365_hub)
+    assert sorted(items) == sorted(f"{r.project or ''}|{r.rule}|{r.subject}" for r in shown)
+    assert "edited by hand" not in [f.get("Reason") for f in items.values()]
+    assert len(items) == len(set(items))

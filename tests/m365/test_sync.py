@@ -249,7 +249,7 @@ def test_a_crash_after_the_writes_landed_is_recovered_without_duplicates(m365_hu
         pending = state.journal_pending("m365")
     finally:
         state.close()
-    assert pending and {e.op for e in pending} == {"fields", "comment"}
+    assert pending and {e.op for e in pending} == {"fields", "comment", "results"}
     versions = register_versions(graph)
     titles = {t.id: t.version for t in graph.tasks.values()}
     m365_hub.reset_stats()
