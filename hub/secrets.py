@@ -13,16 +13,29 @@ from pathlib import Path
 
 from hub.errors import ConfigError
 
-_known: set[str] = set()
+_known: set[str] = set()  # configured secrets: kept for the life of the process
+_ephemeral: dict[str, None] = {}  # short-lived access tokens, oldest first, at most MAX_EPHEMERAL
 _lock = threading.Lock()
+_ordered: tuple[str, ...] = ()  # every value, longest first (what `mask` replaces), rebuilt on change
 MIN_SECRET_LEN = 4  # shorter values would mask ordinary words
+MAX_EPHEMERAL = 64  # a long-running scheduler refreshes tokens hourly: keep the recent ones, not every one
 
 
-def register(value: str) -> str:
-    """Remember `value` so `mask` hides it; returns it unchanged."""
+def register(value: str, *, ephemeral: bool = False) -> str:
+    """Remember `value` so `mask` hides it; returns it unchanged. `ephemeral`: a short-lived access token, one
+    of the MAX_EPHEMERAL most recent kept (an expired token is useless, and the set must not grow forever)."""
+    global _ordered
     if value and len(value) >= MIN_SECRET_LEN:
         with _lock:
-            _known.add(value)
+            if value in _known or value in _ephemeral:
+                return value
+            if ephemeral:
+                _ephemeral[value] = None
+                while len(_ephemeral) > MAX_EPHEMERAL:
+                    del _ephemeral[next(iter(_ephemeral))]
+            else:
+                _known.add(value)
+            _ordered = tuple(sorted(_known | set(_ephemeral), key=len, reverse=True))
     return value
 
 
@@ -30,9 +43,7 @@ def mask(text: str) -> str:
     """Replace every registered secret in `text` with ***."""
     if not text:
         return text
-    with _lock:
-        values = sorted(_known, key=len, reverse=True)
-    for v in values:
+    for v in _ordered:
         if v in text:
             text = text.replace(v, "***")
     return text

@@ -209,7 +209,7 @@ class AppCredential:
                 if self.counter is not None:
                     self.counter["POST oauth2/v2.0/token"] += 1
             self.cache.save()
-        return register(result["access_token"])
+        return register(result["access_token"], ephemeral=True)
 
     @staticmethod
     def _checked(result: dict) -> dict:
@@ -269,7 +269,7 @@ class DeviceCodeCredential:
         result = _wrap_msal_call("device-code sign-in", lambda: app.acquire_token_by_device_flow(flow))
         if "access_token" not in result:
             raise _result_error("device-code sign-in", result)
-        register(result["access_token"])
+        register(result["access_token"], ephemeral=True)
         with lock:
             self.cache.save()
 
@@ -287,7 +287,7 @@ class DeviceCodeCredential:
                 raise FatalError("m365: the signed-in account's token can no longer be refreshed; sign in again",
                                  system=SYSTEM)
             self.cache.save()
-        return register(result["access_token"])
+        return register(result["access_token"], ephemeral=True)
 
     def invalidate(self, token: str) -> None:
         app, lock = self._app()
