@@ -142,8 +142,8 @@ class RetryPolicy:
         why = (f"gave up after {attempts} tr{'ies' if attempts != 1 else 'y'} in {elapsed:.1f} s "
                f"([retry] max_attempts = {self.max_attempts}, max_total_s = {self.max_total_s:g})")
         if isinstance(e, RateLimitedError) and e.retry_after is not None and e.retry_after > self.max_wait_s:
-            why += (f"; the server asked to wait {e.retry_after:.0f} s, longer than [retry] max_wait_s = "
-                    f"{self.max_wait_s:g} s")
+            asked = getattr(e, "wait_reason", None) or f"the server asked to wait {e.retry_after:.0f} s"
+            why += f"; {asked}, longer than [retry] max_wait_s = {self.max_wait_s:g} s"
         e.args = (f"{e.args[0] if e.args else e} ({why}; the next run tries again)", *e.args[1:])
         e.gave_up = True  # type: ignore[attr-defined]
 

@@ -34,8 +34,8 @@ from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as GoogleRequest
 from google.oauth2 import service_account
 
-from connectors.http import RetryPolicy, classify, classify_transport, error_detail
-from hub.errors import ConfigError, FatalError, RetriableError
+from connectors.http import RETRIABLE_STATUS, RetryPolicy, classify, classify_transport, error_detail
+from hub.errors import ConfigError, FatalError, RateLimitedError, RetriableError
 from hub.secrets import mask, register
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ IAM_HOST = "https://iamcredentials.googleapis.com"  # google-auth's Regional Acc
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.metadata.readonly")
 READ_PARAMS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER",
                "majorDimension": "ROWS"}
+QUOTA_WINDOW_S = 60.0  # Sheets' read and write quotas are counted per minute
 METADATA_FIELDS = ("spreadsheetId,properties(title,locale,timeZone),"
                    "sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))")
 
@@ -97,6 +98,36 @@ class _RebasedPlainSession(requests.Session):
         return super().request(method, _rebase(url, self._rewrites), *args, **kwargs)
 
 
+class _TokenRequest(GoogleRequest):
+    """google-auth's transport for its own calls (the token endpoint), which turns a throttled or failing token
+    endpoint (429, 5xx) into the hub's classified error, Retry-After included. google-auth would otherwise retry
+    it three times within a few seconds on its own, ignoring Retry-After, and then report a 429 as "refused":
+    this way the shared policy waits as the server asks and says what happened."""
+
+    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None, timeout: Any = None,
+                 **kwargs: Any) -> Any:
+        resp = super().__call__(url, method=method, body=body, headers=headers, timeout=timeout, **kwargs)
+        if resp.status in RETRIABLE_STATUS:
+            raise classify(SYSTEM, resp.status, url=_safe_url(url), detail=_token_error(resp.data),
+                           retry_after=resp.headers.get("Retry-After"),
+                           action="getting an access token for the service account")
+        return resp
+
+
+def _token_error(data: bytes) -> str:
+    """The human part of a token endpoint's error body (OAuth's error/error_description, or Google's error)."""
+    try:
+        body = json.loads(data or b"{}")
+    except ValueError:
+        return data[:200].decode("utf-8", "replace") if data else ""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("status") or "")
+        return " - ".join(str(v) for v in (err, body.get("error_description")) if v)
+    return ""
+
+
 class RebasedSession(AuthorizedSession):
     """An AuthorizedSession that sends Google API requests to other base URLs (the sandbox, a proxy).
 
@@ -109,7 +140,7 @@ class RebasedSession(AuthorizedSession):
         self._rewrites = [(src.rstrip("/"), dst.rstrip("/")) for src, dst in rewrites
                           if src.rstrip("/") != dst.rstrip("/")]
         self._plain = _RebasedPlainSession(self._rewrites)
-        super().__init__(credentials, auth_request=GoogleRequest(self._plain))
+        super().__init__(credentials, auth_request=_TokenRequest(self._plain))
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         return super().request(method, _rebase(url, self._rewrites), *args, **kwargs)
@@ -134,36 +165,45 @@ class SheetsClient:
 
     # ---- plumbing --------------------------------------------------------------------------------------
     def _call(self, fn: Callable[[], T], action: str, count_as: str) -> T:
-        def attempt() -> T:
-            self.requests[count_as] += 1
-            try:
-                return fn()
-            except gspread.exceptions.APIError as e:
-                resp = e.response
-                detail = error_detail(resp)
-                err = classify(SYSTEM, resp.status_code, url=_safe_url(resp.url), detail=detail,
-                               retry_after=resp.headers.get("Retry-After"), action=action)
-                if resp.status_code in (403, 404):
-                    err.args = (f"{err.args[0]} (is the spreadsheet shared with {self.account}, and is the id "
-                                "right?)",)
-                raise err from e
-            except google_auth_errors.RefreshError as e:
-                text = mask(str(e.args[0]) if e.args else type(e).__name__)[:200]
-                msg = f"sheets: {action}: the token endpoint refused the service account: {text}"
-                if getattr(e, "retryable", False):
-                    raise RetriableError(msg, system=SYSTEM) from e
-                raise FatalError(msg + " (check the key file and that the key is not revoked)", system=SYSTEM) from e
-            except google_auth_errors.TransportError as e:
-                raise RetriableError(f"sheets: {action}: cannot reach the token endpoint ({type(e).__name__})",
-                                     system=SYSTEM) from e
-            except requests.RequestException as e:
-                if isinstance(e, requests.exceptions.JSONDecodeError):
-                    raise RetriableError(f"sheets: {action}: the response was not valid JSON", system=SYSTEM) from e
-                raise classify_transport(SYSTEM, e, action=action) from e
-            except ValueError as e:  # a 2xx whose body is not JSON (a proxy's error page, a truncated body)
-                raise RetriableError(f"sheets: {action}: the response was not valid JSON", system=SYSTEM) from e
+        return self.policy.call(lambda: self._once(fn, action, count_as))
 
-        return self.policy.call(attempt)
+    def _once(self, fn: Callable[[], T], action: str, count_as: str) -> T:
+        """One try of `fn`, its failure classified (RetriableError / FatalError), not retried here."""
+        self.requests[count_as] += 1
+        try:
+            return fn()
+        except gspread.exceptions.APIError as e:
+            resp = e.response
+            detail = error_detail(resp)
+            err = classify(SYSTEM, resp.status_code, url=_safe_url(resp.url), detail=detail,
+                           retry_after=resp.headers.get("Retry-After"), action=action)
+            if resp.status_code in (403, 404):
+                err.args = (f"{err.args[0]} (is the spreadsheet shared with {self.account}, and is the id "
+                            "right?)",)
+            elif isinstance(err, RateLimitedError) and err.retry_after is None:
+                # Google answers an exhausted quota with 429 and no Retry-After; Sheets' quotas are per minute, so
+                # waiting for the next minute (each wait capped by [retry] max_wait_s) is what lets it refill
+                err.retry_after = QUOTA_WINDOW_S
+                err.wait_reason = f"Sheets quotas are per minute, so it waits up to {QUOTA_WINDOW_S:g} s"
+            raise err from e
+        except google_auth_errors.RefreshError as e:
+            text = mask(str(e.args[0]) if e.args else type(e).__name__)[:200]
+            msg = f"sheets: {action}: the token endpoint refused the service account: {text}"
+            if getattr(e, "retryable", False):
+                raise RetriableError(msg, system=SYSTEM) from e
+            raise FatalError(msg + " (check the key file and that the key is not revoked)", system=SYSTEM) from e
+        except google_auth_errors.TransportError as e:
+            cause = e.__cause__ if isinstance(e.__cause__, requests.RequestException) else None
+            if cause is not None:  # say what went wrong (a timeout, a reset, a TLS failure), classified as such
+                raise classify_transport(SYSTEM, cause, action=f"{action}: getting an access token") from e
+            raise RetriableError(f"sheets: {action}: cannot reach the token endpoint ({type(e).__name__})",
+                                 system=SYSTEM) from e
+        except requests.RequestException as e:
+            if isinstance(e, requests.exceptions.JSONDecodeError):
+                raise RetriableError(f"sheets: {action}: the response was not valid JSON", system=SYSTEM) from e
+            raise classify_transport(SYSTEM, e, action=action) from e
+        except ValueError as e:  # a 2xx whose body is not JSON (a proxy's error page, a truncated body)
+            raise RetriableError(f"sheets: {action}: the response was not valid JSON", system=SYSTEM) from e
 
     # ---- reads -----------------------------------------------------------------------------------------
     def file_meta(self, key: str) -> dict:
@@ -190,9 +230,30 @@ class SheetsClient:
         return self._call(lambda: self.http.values_batch_update(key, body=body),
                           f"writing {len(data)} range(s) to {key}", "POST values:batchUpdate")
 
-    def update_structure(self, key: str, requests_: list[dict]) -> dict:
-        return self._call(lambda: self.http.batch_update(key, {"requests": requests_}),
-                          f"changing the structure of {key}", "POST spreadsheets:batchUpdate")
+    def update_structure(self, key: str, requests_: list[dict], *, landed: Callable[[], bool] | None = None) -> dict:
+        """spreadsheets:batchUpdate. Adding a tab or rows is not idempotent, so a try whose outcome is unknown (a
+        timeout, a reset, a cut or garbled answer, a 500/502/504) is not simply sent again: `landed()` first asks
+        whether the change is already there, and a repeat refused because it is (a tab of that name exists) counts
+        as done when `landed()` says so. 429 and 503 (refused, nothing changed) are sent again as usual."""
+        action = f"changing the structure of {key}"
+        unsure = False
+
+        def once() -> dict:
+            nonlocal unsure
+            if unsure and landed is not None and landed():
+                return {}
+            try:
+                return self._once(lambda: self.http.batch_update(key, {"requests": requests_}), action,
+                                  "POST spreadsheets:batchUpdate")
+            except RetriableError as e:
+                unsure = unsure or e.status not in (429, 503)
+                raise
+            except FatalError as e:
+                if unsure and e.status == 400 and landed is not None and landed():
+                    return {}  # the try whose answer was lost did land
+                raise
+
+        return self.policy.call(once)
 
     def close(self) -> None:
         self.session.close()

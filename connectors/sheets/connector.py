@@ -500,6 +500,7 @@ class SheetsConnector(Connector):
         title, reg = lay["title"], lay["register"]
         data: list[dict] = []
         structure: list[dict] = []
+        needed: tuple[str, int, int] | None = None  # the results tab and the grid it needs (title, rows, columns)
         results: list[dict[str, Any] | ConnectorError] = []
         for op in ops:
             if op.op == "fields":
@@ -538,17 +539,31 @@ class SheetsConnector(Connector):
                         structure.append({"appendDimension": {"sheetId": comp["sheet_id"], "dimension": "COLUMNS",
                                                               "length": width - comp["cols"]}})
                 data.append({"range": f"{quote_tab(tab)}!A1:{col_letter(width - 1)}{height}", "values": table})
+                needed = (tab, height, width)
                 results.append({"rows": len(op.payload["rows"])})
             else:
                 results.append(ConnectorError(f"sheets: unknown write operation {op.op!r}", system=SYSTEM))
         try:
             if structure:
-                self.client.update_structure(ss.id, structure)
+                self.client.update_structure(ss.id, structure, landed=lambda: self._has_grid(ss.id, needed))
             if data:
                 self.client.update_values(ss.id, data)
         except ConnectorError as e:
             return [r if isinstance(r, ConnectorError) else e for r in results]
         return results
+
+    def _has_grid(self, key: str, needed: tuple[str, int, int] | None) -> bool:
+        """Whether spreadsheet `key` has the tab `needed` names with at least its rows and columns (did a structure
+        change whose answer was lost land?)."""
+        if needed is None:
+            return False
+        tab, rows, cols = needed
+        for sheet in self.client.spreadsheet(key).get("sheets") or []:
+            props = sheet.get("properties") or {}
+            if norm_header(props.get("title") or "") == norm_header(tab):
+                grid = props.get("gridProperties") or {}
+                return grid.get("rowCount", 0) >= rows and grid.get("columnCount", 0) >= cols
+        return False
 
     def recover(self, entry: JournalEntry, records: dict[str, MirrorRecord]) -> dict[str, Any] | None:
         if entry.op == "fields":
