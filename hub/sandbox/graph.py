@@ -1555,6 +1555,7 @@ class GraphApp(App):
             ids.add(r["id"])
         outcome: dict[str, int] = {}
         responses = []
+        delay = 0.0  # the slowest inner request's latency (Graph runs them side by side)
         for r in reqs:
             failed = [d for d in (r.get("dependsOn") or []) if outcome.get(d, 500) >= 400]
             if failed:
@@ -1563,12 +1564,13 @@ class GraphApp(App):
                                   "body": graph_error("FailedDependency", "The request depends on a failed request.")})
                 continue
             status, headers, rbody = self._inner(req, r)
+            delay = max(delay, getattr(req, "inner_delay_s", 0.0))
             outcome[r["id"]] = status
             entry: dict[str, Any] = {"id": r["id"], "status": status, "headers": headers}
             if rbody is not None:
                 entry["body"] = rbody
             responses.append(entry)
-        return {"responses": responses}
+        return Response(200, {"responses": responses}, delay_s=delay)
 
     def _inner(self, outer: Request, r: dict) -> tuple[int, dict, Any]:
         url = r["url"]
@@ -1604,6 +1606,7 @@ class GraphApp(App):
             resp = out if isinstance(out, Response) else Response(200 if out is not None else 204, out)
         else:
             resp, _ = sandbox.dispatch(inner, inner=True)
+            outer.inner_delay_s = getattr(inner, "delay_s", 0.0)  # type: ignore[attr-defined]
         headers_out = {k: v for k, v in resp.headers.items()}
         if resp.body is not None:
             headers_out.setdefault("Content-Type", "application/json")

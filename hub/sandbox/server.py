@@ -67,6 +67,7 @@ class Response:
     status: int = 200
     body: Any = None  # dict/list -> JSON; bytes -> raw; None -> empty
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # answer only after this long, slept outside the app's lock (a batch's slowest inner request)
 
 
 class HTTPError(Exception):
@@ -229,7 +230,8 @@ class _QuietServer(ThreadingHTTPServer):
         """A client that went away (killed, timed out) is normal here; anything else is printed."""
         import sys
 
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError,
+                                          ssl.SSLZeroReturnError)):
             return
         super().handle_error(request, client_address)
 
@@ -385,7 +387,9 @@ class SandboxServer:
         """Route one request. Returns (response, fault-to-apply-at-transport-level).
 
         `inner=True`: a request inside a batch (counted under `batched`, no added latency; a transport-level
-        fault becomes a 504 inner response, since an inner request has no connection of its own to drop).
+        fault becomes a 504 inner response, since an inner request has no connection of its own to drop; a latency
+        fault is not slept here, under the batch handler's lock, but noted in `req.delay_s`: the batch answers after
+        its slowest inner request, as Graph runs them side by side).
         """
         if req.path.startswith("/_sandbox/") and not inner:
             return self._control(req), None
@@ -409,17 +413,22 @@ class SandboxServer:
             with self.stats.lock:
                 self.stats.faults[app.system] += 1
             if fault.kind == "latency":
-                time.sleep(fault.delay_s)
+                if inner:
+                    req.delay_s = max(getattr(req, "delay_s", 0.0), fault.delay_s)  # type: ignore[attr-defined]
+                else:
+                    time.sleep(fault.delay_s)
                 fault = None
             elif fault.kind == "status":
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 body = fault.body if fault.body is not None else app.error_body(fault.status, "injected fault")
                 return Response(fault.status, body, headers), None
             elif fault.kind in ("reset", "timeout"):
+                if inner:
+                    if fault.kind == "timeout":
+                        req.delay_s = max(getattr(req, "delay_s", 0.0), fault.delay_s)  # type: ignore[attr-defined]
+                    return Response(504, app.error_body(504, "injected fault")), None
                 if fault.kind == "timeout":
                     time.sleep(fault.delay_s)
-                if inner:
-                    return Response(504, app.error_body(504, "injected fault")), None
                 return None, fault
 
         if settings.rate_limit:
@@ -447,6 +456,8 @@ class SandboxServer:
             return Response(e.status, body, {**headers, **e.headers}), None
         resp = out if isinstance(out, Response) else Response(200 if out is not None else 204, out)
         resp.headers = {**headers, **resp.headers}
+        if resp.delay_s and not inner:
+            time.sleep(resp.delay_s)
         if route.write and resp.status < 400:
             with self.stats.lock:
                 self.stats.writes[app.system] += 1
