@@ -148,6 +148,44 @@ class RetryPolicy:
         e.gave_up = True  # type: ignore[attr-defined]
 
 
+def create_once(policy: RetryPolicy, attempt: Callable[[], T], *, landed: Callable[[], T | None] | None = None,
+                unanswered: Callable[[RetriableError], ConnectorError] | None = None,
+                already: Callable[[FatalError], bool] | None = None) -> T:
+    """Send a write that is not idempotent (a comment, a message, a new tab) under `policy`, never twice.
+
+    `attempt()` is one try, its failures classified. 429 and 503 (refused: nothing was written) are sent again
+    as usual. Any other retriable failure (a reset, a 500/502/504, an answer cut short or not JSON) leaves the
+    outcome unknown: before the next try `landed()` looks for the write and returns it when it is there. A try
+    that got no answer in time (ReadTimeout) raises `unanswered(error)` when given (the caller does not send it
+    again, e.g. an `OutcomeUnknownError` for the next run's recovery), else it counts as unknown too. After an
+    unknown outcome, a refusal for which `already(error)` is true (e.g. "a tab of that name exists") is taken as
+    the earlier try having landed when `landed()` confirms it.
+    """
+    unsure = False
+
+    def once() -> T:
+        nonlocal unsure
+        if unsure and landed is not None:
+            found = landed()
+            if found is not None:
+                return found
+        try:
+            return attempt()
+        except RetriableError as e:
+            if unanswered is not None and isinstance(e.__cause__, requests.exceptions.ReadTimeout):
+                raise unanswered(e) from e
+            unsure = unsure or e.status not in (429, 503)
+            raise
+        except FatalError as e:
+            if unsure and already is not None and already(e) and landed is not None:
+                found = landed()
+                if found is not None:
+                    return found
+            raise
+
+    return policy.call(once)
+
+
 def check_response(system: str, resp: requests.Response, *, action: str = "") -> requests.Response:
     """Raise the classified hub error for a non-2xx response."""
     if resp.status_code < 400:

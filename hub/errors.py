@@ -8,7 +8,9 @@
         ├── RetriableError        429, 5xx, timeouts, resets: the shared retry policy retries these
         │   └── RateLimitedError  429 with the server's Retry-After (seconds, may be None)
         ├── FatalError            other 4xx, bad credentials, missing permission: do not retry
-        │   └── ConflictError     a concurrent edit (412, or a hub-owned field changed by a person)
+        │   ├── ConflictError     a concurrent edit (412, or a hub-owned field changed by a person)
+        │   └── OutcomeUnknownError  a create sent but not answered in time: not sent again; the next run's
+        │                         recovery looks for it
         └── SkippableError        one record could not be understood; the rest of the run goes on
 
 Only `hub.cli` turns these into messages and exit codes. Modules below it raise, never print or exit.
@@ -63,6 +65,12 @@ class FatalError(ConnectorError):
 
 class ConflictError(FatalError):
     """Someone else changed the record since the hub read it (HTTP 412 or a changed hub-owned field)."""
+
+
+class OutcomeUnknownError(FatalError):
+    """A write that is not idempotent (a comment, a message) was sent but not answered in time, so it may or may
+    not have landed. It is not sent again; write-back journals it as "unknown", and the next run's recovery asks
+    the connector whether it landed before planning it again (so it is neither lost nor posted twice)."""
 
 
 class SkippableError(ConnectorError):

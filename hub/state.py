@@ -494,7 +494,10 @@ class State:
         self._exec("UPDATE journal SET state=?, done_at=?, detail=? WHERE id=?", (state, iso(utcnow()), detail, jid))
 
     def journal_pending(self, system: str | None = None) -> list[JournalEntry]:
-        sql = "SELECT id, run_id, system, record, op, payload, state, created FROM journal WHERE state='intended'"
+        """Writes to settle before planning: 'intended' (a run died before it knew the outcome) and 'unknown' (sent,
+        but no answer came)."""
+        sql = ("SELECT id, run_id, system, record, op, payload, state, created FROM journal "
+               "WHERE state IN ('intended', 'unknown')")
         params: list = []
         if system:
             sql += " AND system=?"

@@ -28,7 +28,7 @@ from typing import Any
 
 from connectors.base import Connector, WriteOp, WriteTarget, results_order, table_digest
 from connectors.values import same
-from hub.errors import ConflictError, ConnectorError, SafetyCapError
+from hub.errors import ConflictError, ConnectorError, OutcomeUnknownError, SafetyCapError
 from hub.model import SEVERITY_RANK, Result
 from hub.state import MirrorRecord, State
 
@@ -245,18 +245,22 @@ def check_cap(p: Plan, state: State, *, max_writes: int, max_share: float) -> No
 
 def recover(connectors: dict[str, Connector], records: dict[str, dict[str, MirrorRecord]], state: State,
             run_id: str) -> int:
-    """Settle journal entries a crashed run left 'intended': adopt what landed, abandon the rest."""
+    """Settle journal entries a crashed run left 'intended', and writes an earlier run sent without learning
+    whether they landed ('unknown', e.g. no answer in time): adopt what landed, abandon the rest (re-planned)."""
     n = 0
     for entry in state.journal_pending():
         conn = connectors.get(entry.system)
         if conn is None:
             continue
         result = conn.recover(entry, records.get(entry.system, {}))
+        crashed = entry.state == "intended"
         with state.transaction():
             if result is None:
-                state.journal_finish(entry.id, "abandoned", "not applied before the crash; re-planned")
+                state.journal_finish(entry.id, "abandoned", "not applied before the crash; re-planned" if crashed
+                                     else "not found after its unanswered try; re-planned")
                 continue
-            state.journal_finish(entry.id, "done", "recovered after an interrupted run")
+            state.journal_finish(entry.id, "done", "recovered after an interrupted run" if crashed
+                                 else "found after its unanswered try")
             _record_success(state, run_id, entry.system, entry.record, entry.payload.get("project"), entry.op,
                             entry.payload, result, outcome="recovered")
             n += 1
@@ -301,9 +305,11 @@ def _settle(state: State, run_id: str, report: ApplyReport, op: WriteOp, payload
     if isinstance(outcome, ConnectorError):
         report.failed += 1
         report.errors.append(str(outcome))
+        # sent, but whether it landed is unknown: left to the next run's `recover`, so it is not posted twice
+        settled = "unknown" if isinstance(outcome, OutcomeUnknownError) else "failed"
         with state.transaction():
-            state.journal_finish(jid, "failed", str(outcome))
-            state.audit(run_id, op.system, op.record, op.project, op.op, None, None, "failed", str(outcome))
+            state.journal_finish(jid, settled, str(outcome))
+            state.audit(run_id, op.system, op.record, op.project, op.op, None, None, settled, str(outcome))
         return
     with state.transaction():
         state.journal_finish(jid, "done")

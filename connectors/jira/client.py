@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterator, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from connectors.http import RetryPolicy, classify, classify_transport
-from hub.errors import ConnectorError, FatalError, RetriableError
+from connectors.http import RetryPolicy, classify, classify_transport, create_once
+from hub.errors import ConnectorError, FatalError, OutcomeUnknownError, RetriableError
 from hub.secrets import mask
 
 T = TypeVar("T")
@@ -179,27 +179,15 @@ class JiraClient:
         - 429 and 503 (refused, nothing written): sent again under the shared policy.
         """
         action = f"commenting on {key}"
-        unsure = False
 
-        def once() -> dict:
-            nonlocal unsure
-            if unsure and landed is not None:
-                found = landed()
-                if found is not None:
-                    return found
-            try:
-                return self._json("POST", f"issue/{key}/comment", body={"body": adf}, action=action,
-                                  count_as="POST issue/comment", retry=False)
-            except RetriableError as e:
-                if isinstance(e.__cause__, requests.exceptions.ReadTimeout):
-                    raise ConnectorError(
-                        f"jira: {action}: no answer within jira.timeout_s = {self.timeout:g} s; not sent again, "
-                        "since Jira may still add it (the next run finds it and edits it in place)",
-                        system=SYSTEM, url=self.url) from e
-                unsure = e.status not in (429, 503)
-                raise
+        def unanswered(e: RetriableError) -> OutcomeUnknownError:
+            return OutcomeUnknownError(
+                f"jira: {action}: no answer within jira.timeout_s = {self.timeout:g} s; not sent again, since Jira "
+                "may still add it (the next run finds it and edits it in place)", system=SYSTEM, url=self.url)
 
-        return self.policy.call(once)
+        return create_once(self.policy, lambda: self._json("POST", f"issue/{key}/comment", body={"body": adf},
+                                                           action=action, count_as="POST issue/comment", retry=False),
+                           landed=landed, unanswered=unanswered)
 
     def update_comment(self, key: str, comment_id: str, adf: dict) -> dict:
         return self._json("PUT", f"issue/{key}/comment/{comment_id}", body={"body": adf},

@@ -12,9 +12,15 @@
 - Errors: `connectors.http.check_response` classifies every non-2xx (429/5xx retriable with Retry-After, other
   4xx fatal, 412 a conflict); the shared `RetryPolicy` retries the retriable ones.
 - Paging follows `@odata.nextLink` and refuses a link it has already followed ("loop detected").
+- A 2xx whose body is not JSON (cut short, a proxy's error page) is retried like a 5xx.
+- `create` POSTs what is not idempotent (a channel message, a mail) so that it is never sent twice: an unknown
+  outcome is looked for before it is sent again, and a POST with no answer in time is not sent again
+  (`OutcomeUnknownError`: the next run's recovery looks for it); see `connectors.http.create_once`.
 - `$batch` sends at most 20 requests per call. Each inner response is settled on its own: an inner 429 or 5xx
   is sent again alone in a later batch (after its own Retry-After, capped and accounted by the shared policy),
-  never the whole batch; any other inner failure is returned to the caller as that request's outcome.
+  never the whole batch; any other inner failure is returned to the caller as that request's outcome. The
+  policy's budget applies to the batch as a whole: it goes on while each round settles some request, and gives
+  up on the rest after max_attempts rounds, or max_total_s, without progress.
 - HTTP requests are counted in `requests` ("GET lists/items/delta", "POST $batch"), the requests inside
   batches in `batched` ("PATCH lists/items/fields").
 """
@@ -26,15 +32,15 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 import requests
 
-from connectors.http import RETRIABLE_STATUS, RetryPolicy, check_response, classify, classify_transport, \
+from connectors.http import RETRIABLE_STATUS, RetryPolicy, check_response, classify, classify_transport, create_once, \
     parse_retry_after
 from connectors.m365.auth import HubSession
-from hub.errors import ConnectorError, FatalError
+from hub.errors import ConnectorError, FatalError, OutcomeUnknownError, RetriableError
 from hub.secrets import mask
 
 SYSTEM = "m365"
@@ -72,6 +78,7 @@ class BatchResponse:
     status: int
     headers: dict[str, str]
     body: Any
+    gave_up: str = ""  # a throttled or failing request no longer sent again: how many tries, how long
 
     @property
     def ok(self) -> bool:
@@ -87,8 +94,12 @@ class BatchResponse:
         detail = ""
         if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
             detail = str(self.body["error"].get("message") or self.body["error"].get("code") or "")
-        return classify(SYSTEM, self.status, url=None, detail=detail, retry_after=self.header("Retry-After"),
-                        action=action)
+        err = classify(SYSTEM, self.status, url=None, detail=detail, retry_after=self.header("Retry-After"),
+                       action=action)
+        if self.gave_up:
+            err.args = (f"{err.args[0]} ({self.gave_up})",)
+            err.gave_up = True  # type: ignore[attr-defined]  (an enclosing retry must not start over)
+        return err
 
 
 def route_name(path: str) -> str:
@@ -112,6 +123,7 @@ class GraphClient:
         self.base = graph_url.rstrip("/") + "/v1.0"
         self.credential = credential
         self.policy = policy
+        self.timeout = timeout
         self.session = HubSession(verify=verify, timeout=timeout)
         self.session.headers["Accept"] = "application/json"
         self.requests: Counter[str] = counter if counter is not None else Counter()  # HTTP requests sent
@@ -127,35 +139,60 @@ class GraphClient:
     def send(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
              headers: dict | None = None, action: str, count_as: str | None = None) -> requests.Response:
         """One request under the shared retry policy; returns the 2xx response or raises a hub error."""
+        return self.policy.call(lambda: self._once(method, path, params=params, json=json, headers=headers,
+                                                   action=action, count_as=count_as))
+
+    def _once(self, method: str, path: str, *, params: dict | None = None, json: Any = None,
+              headers: dict | None = None, action: str, count_as: str | None = None) -> requests.Response:
+        """One try (a 401 for an expired token is answered once with a fresh token); a failure is classified."""
         url = self.url(path)
         name = count_as or f"{method} {route_name(path)}"
+        for refreshed in (False, True):
+            token = self.credential.token()
+            hdrs = {**(headers or {}), "Authorization": f"Bearer {token}"}
+            try:
+                self.requests[name] += 1
+                resp = self.session.request(method, url, params=params, json=json, headers=hdrs)
+            except requests.RequestException as e:
+                raise classify_transport(SYSTEM, e, action=action) from e
+            if resp.status_code == 401 and not refreshed and _graph_code(resp) == "InvalidAuthenticationToken":
+                log.info("m365: Graph rejected the access token while %s (%s); fetching a new one",
+                         action, mask(_graph_message(resp))[:120])
+                self.credential.invalidate(token)
+                self.token_refreshes += 1
+                continue
+            return check_response(SYSTEM, resp, action=action)
+        raise AssertionError("unreachable")
 
-        def attempt() -> requests.Response:
-            for refreshed in (False, True):
-                token = self.credential.token()
-                hdrs = {**(headers or {}), "Authorization": f"Bearer {token}"}
-                try:
-                    self.requests[name] += 1
-                    resp = self.session.request(method, url, params=params, json=json, headers=hdrs)
-                except requests.RequestException as e:
-                    raise classify_transport(SYSTEM, e, action=action) from e
-                if resp.status_code == 401 and not refreshed and _graph_code(resp) == "InvalidAuthenticationToken":
-                    log.info("m365: Graph rejected the access token while %s (%s); fetching a new one",
-                             action, mask(_graph_message(resp))[:120])
-                    self.credential.invalidate(token)
-                    self.token_refreshes += 1
-                    continue
-                return check_response(SYSTEM, resp, action=action)
-            raise AssertionError("unreachable")
+    def get(self, path: str, *, params: dict | None = None, action: str, count_as: str | None = None) -> Any:
+        """GET and parse JSON. A 2xx whose body is not JSON (cut short, a proxy's error page) is retried."""
+        def attempt() -> Any:
+            resp = self._once("GET", path, params=params, action=action, count_as=count_as)
+            return _json_of(resp, action)
 
         return self.policy.call(attempt)
 
-    def get(self, path: str, *, params: dict | None = None, action: str, count_as: str | None = None) -> Any:
-        resp = self.send("GET", path, params=params, action=action, count_as=count_as)
-        try:
-            return resp.json()
-        except ValueError as e:
-            raise FatalError(f"m365: {action}: the response was not JSON", system=SYSTEM, url=resp.url) from e
+    def create(self, path: str, *, json: Any, action: str, count_as: str,
+               landed: Callable[[], dict | None] | None = None) -> dict:
+        """POST something that is not idempotent (a channel message, a mail) and return what Graph answered (the
+        created object, or {} for an empty 202). A POST is not simply sent again when its outcome is unknown:
+
+        - no answer within m365.timeout_s: not sent again (Graph may still deliver it); `OutcomeUnknownError`
+          says so, and the write-back leaves it to the next run's recovery, which looks for it before re-planning;
+        - a reset, a 5xx other than 503, an answer cut short or not JSON: before sending it again, `landed()` looks
+          for it and returns it when it is there;
+        - 429 and 503 (refused, nothing created): sent again under the shared policy.
+        """
+        def attempt() -> dict:
+            resp = self._once("POST", path, json=json, action=action, count_as=count_as)
+            return _json_of(resp, action) if resp.content else {}
+
+        def unanswered(e: RetriableError) -> OutcomeUnknownError:
+            return OutcomeUnknownError(
+                f"m365: {action}: no answer within m365.timeout_s = {self.timeout:g} s; not sent again, since Graph "
+                "may still deliver it (the next run looks for it before sending it)", system=SYSTEM)
+
+        return create_once(self.policy, attempt, landed=landed, unanswered=unanswered)
 
     def pages(self, path: str, *, params: dict | None = None, action: str) -> Iterator[dict]:
         """Yield each page of a collection, following @odata.nextLink; a repeated link is an error."""
@@ -204,33 +241,48 @@ class GraphClient:
         if len({r.id for r in reqs}) != len(reqs):
             raise ValueError("batch request ids must be unique")
         pending = list(reqs)
-        attempts: Counter[str] = Counter()
         out: dict[str, BatchResponse] = {}
+        # The budget of the shared policy, for the batch as a whole: it goes on while each round settles some
+        # request (the server takes work at its own pace: 20 requests under a limit of 4 a second take 5 rounds),
+        # and gives up on what is left after max_attempts rounds in a row, or max_total_s, without progress.
+        progress_at = time.monotonic()
+        stalled = 0
         while pending:
             chunk, pending = pending[:BATCH_MAX], pending[BATCH_MAX:]
-            resp = self.send("POST", "$batch", json={"requests": [r.to_json() for r in chunk]}, action=action,
-                             count_as="POST $batch")
-            try:
-                answers = {str(a.get("id")): a for a in (resp.json().get("responses") or [])}
-            except (ValueError, AttributeError) as e:
-                raise FatalError(f"m365: {action}: the $batch response was not JSON", system=SYSTEM) from e
-            again: list[BatchRequest] = []
-            wait = 0.0
+            body = {"requests": [r.to_json() for r in chunk]}
+            answers = self.policy.call(lambda: self._batch_answers(body, action))  # (inner requests are
+            # idempotent: GETs and field PATCHes, so a $batch whose answer was lost is simply sent again)
+            now = time.monotonic()
+            settled: list[BatchResponse] = []
+            throttled: list[tuple[BatchRequest, BatchResponse]] = []
             for r in chunk:
                 a = answers.get(r.id)
                 self.batched[r.count_as or f"{r.method} {route_name(r.url)}"] += 1
                 if a is None:  # the service dropped it: treat as a transient failure
                     a = {"id": r.id, "status": 503, "headers": {}, "body": None}
                 br = BatchResponse(r.id, int(a.get("status") or 500), dict(a.get("headers") or {}), a.get("body"))
-                if br.status == 429 or br.status in RETRIABLE_STATUS:
-                    attempts[r.id] += 1
-                    if attempts[r.id] < self.policy.max_attempts and self.policy.waited_s < self.policy.max_total_s:
-                        again.append(r)
-                        delay = parse_retry_after(br.header("Retry-After"))
-                        if delay is None:
-                            delay = self.policy.base_s * (2 ** (attempts[r.id] - 1))
-                        wait = max(wait, min(delay, self.policy.max_wait_s))
-                        continue
+                (throttled.append((r, br)) if br.status == 429 or br.status in RETRIABLE_STATUS
+                 else settled.append(br))
+            for br in settled:
+                out[br.id] = br
+            if settled:
+                progress_at, stalled = now, 0
+            elif throttled:
+                stalled += 1
+            again: list[BatchRequest] = []
+            wait = 0.0
+            for r, br in throttled:
+                delay = parse_retry_after(br.header("Retry-After"))
+                if delay is None:
+                    delay = self.policy.base_s * (2 ** stalled)
+                delay = min(delay, self.policy.max_wait_s)
+                if stalled < self.policy.max_attempts and now - progress_at + delay <= self.policy.max_total_s:
+                    again.append(r)
+                    wait = max(wait, delay)
+                    continue
+                br.gave_up = (f"gave up after {stalled} tr{'ies' if stalled != 1 else 'y'} without progress in "
+                              f"{now - progress_at:.1f} s ([retry] max_attempts = {self.policy.max_attempts}, "
+                              f"max_total_s = {self.policy.max_total_s:g}); the next run tries again")
                 out[r.id] = br
             if again:
                 log.info("m365: %s: %d of %d batched requests throttled or failed transiently; sending them again "
@@ -240,8 +292,24 @@ class GraphClient:
                 pending = again + pending
         return out
 
+    def _batch_answers(self, body: dict, action: str) -> dict[str, dict]:
+        """One try of a $batch: its inner responses by id (an answer that is not JSON is a retriable failure)."""
+        resp = self._once("POST", "$batch", json=body, action=action, count_as="POST $batch")
+        answers = _json_of(resp, action)
+        if not isinstance(answers, dict) or not isinstance(answers.get("responses"), list):
+            raise RetriableError(f"m365: {action}: the $batch answer has no responses", system=SYSTEM)
+        return {str(a.get("id")): a for a in answers["responses"] if isinstance(a, dict)}
+
     def close(self) -> None:
         self.session.close()
+
+
+def _json_of(resp: requests.Response, action: str) -> Any:
+    """The JSON of a 2xx response; one that is not JSON (cut short, a proxy's error page) is retriable."""
+    try:
+        return resp.json()
+    except ValueError as e:
+        raise RetriableError(f"m365: {action}: the response was not JSON", system=SYSTEM, url=resp.url) from e
 
 
 def _graph_code(resp: requests.Response) -> str:

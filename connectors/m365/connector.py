@@ -1003,21 +1003,23 @@ class M365Connector(Connector):
                      "changed.</p>")
             content = intro + "".join(sections[i] for i in chunk)
             subject = f"PMO compliance: {count} project summar{'ies' if count != 1 else 'y'} changed"
+            markers = [self._marker(ops[i].project, ops[i].payload.get("hash", "")) for i in chunk]
             try:
                 if channel == "teams":
-                    resp = self.client.send(
-                        "POST", f"teams/{quote(wb.teams_team_id or '')}/channels/{quote(wb.teams_channel_id or '')}"
-                                "/messages",
+                    posted = self.client.create(
+                        f"teams/{quote(wb.teams_team_id or '')}/channels/{quote(wb.teams_channel_id or '')}/messages",
                         json={"subject": subject, "body": {"contentType": "html", "content": content}},
-                        action="posting the status summary to Teams", count_as="POST teams/channels/messages")
-                    result: dict[str, Any] = {"comment_id": str(resp.json().get("id"))}
+                        action="posting the status summary to Teams", count_as="POST teams/channels/messages",
+                        landed=lambda: self._sent("teams", None, markers))
+                    result: dict[str, Any] = {"comment_id": str(posted.get("id"))}
                 else:
-                    self.client.send(
-                        "POST", f"users/{quote(wb.mail_from or '')}/sendMail",
+                    self.client.create(
+                        f"users/{quote(wb.mail_from or '')}/sendMail",
                         json={"message": {"subject": subject, "body": {"contentType": "HTML", "content": content},
                                           "toRecipients": [{"emailAddress": {"address": wb.mail_to}}]},
                               "saveToSentItems": True},
-                        action="mailing the status summary", count_as="POST users/sendMail")
+                        action="mailing the status summary", count_as="POST users/sendMail",
+                        landed=lambda: self._sent("mail", wb.mail_from, markers))
                     result = {}
             except ConnectorError as e:
                 for i in chunk:
@@ -1083,20 +1085,23 @@ class M365Connector(Connector):
     def _publish(self, op: WriteOp) -> dict[str, Any]:
         """Send one published message (hub.publish): the executive summary or a PM's digest."""
         p = op.payload
-        content = p["html"] + f"<p><small>{html.escape(self._marker(op.record, p.get('hash', '')))}</small></p>"
+        marker = self._marker(op.record, p.get('hash', ''))
+        content = p["html"] + f"<p><small>{html.escape(marker)}</small></p>"
         if p["channel"] == "teams":
             wb = self.settings.writeback
-            resp = self.client.send(
-                "POST", f"teams/{quote(wb.teams_team_id or '')}/channels/{quote(wb.teams_channel_id or '')}/messages",
+            posted = self.client.create(
+                f"teams/{quote(wb.teams_team_id or '')}/channels/{quote(wb.teams_channel_id or '')}/messages",
                 json={"subject": p["subject"], "body": {"contentType": "html", "content": content}},
-                action=f"posting {p['subject']!r} to Teams", count_as="POST teams/channels/messages")
-            return {"comment_id": str(resp.json().get("id"))}
-        self.client.send(
-            "POST", f"users/{quote(self.settings.sender or '')}/sendMail",
+                action=f"posting {p['subject']!r} to Teams", count_as="POST teams/channels/messages",
+                landed=lambda: self._sent("teams", None, [marker]))
+            return {"comment_id": str(posted.get("id"))}
+        self.client.create(
+            f"users/{quote(self.settings.sender or '')}/sendMail",
             json={"message": {"subject": p["subject"], "body": {"contentType": "HTML", "content": content},
                               "toRecipients": [{"emailAddress": {"address": a}} for a in p["to"]]},
                   "saveToSentItems": True},
-            action=f"mailing {p['subject']!r} to {', '.join(p['to'])}", count_as="POST users/sendMail")
+            action=f"mailing {p['subject']!r} to {', '.join(p['to'])}", count_as="POST users/sendMail",
+            landed=lambda: self._sent("mail", self.settings.sender, [marker]))
         return {}
 
     # ---- write-back: recovery after a crash ------------------------------------------------------------
@@ -1123,6 +1128,16 @@ class M365Connector(Connector):
                 if marker in html.unescape(str((msg.get("body") or {}).get("content") or "")):
                     return {"comment_id": str(msg.get("id"))} if channel == "teams" else {}
             return None
+        return None
+
+    def _sent(self, channel: str, mailbox: str | None, markers: list[str]) -> dict | None:
+        """The channel message or sent mail carrying every one of `markers`, listed afresh (a post whose answer
+        was lost: did it land?), or None."""
+        self._found.pop(channel if channel == "teams" else f"mail:{mailbox}", None)
+        for msg in self._recent(channel, mailbox):
+            text = html.unescape(str((msg.get("body") or {}).get("content") or ""))
+            if all(m in text for m in markers):
+                return msg
         return None
 
     def _recent(self, channel: str, mailbox: str | None, limit: int = 200) -> list[dict]:

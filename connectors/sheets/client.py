@@ -34,7 +34,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as GoogleRequest
 from google.oauth2 import service_account
 
-from connectors.http import RETRIABLE_STATUS, RetryPolicy, classify, classify_transport, error_detail
+from connectors.http import RETRIABLE_STATUS, RetryPolicy, classify, classify_transport, create_once, error_detail
 from hub.errors import ConfigError, FatalError, RateLimitedError, RetriableError
 from hub.secrets import mask, register
 
@@ -236,24 +236,10 @@ class SheetsClient:
         whether the change is already there, and a repeat refused because it is (a tab of that name exists) counts
         as done when `landed()` says so. 429 and 503 (refused, nothing changed) are sent again as usual."""
         action = f"changing the structure of {key}"
-        unsure = False
-
-        def once() -> dict:
-            nonlocal unsure
-            if unsure and landed is not None and landed():
-                return {}
-            try:
-                return self._once(lambda: self.http.batch_update(key, {"requests": requests_}), action,
-                                  "POST spreadsheets:batchUpdate")
-            except RetriableError as e:
-                unsure = unsure or e.status not in (429, 503)
-                raise
-            except FatalError as e:
-                if unsure and e.status == 400 and landed is not None and landed():
-                    return {}  # the try whose answer was lost did land
-                raise
-
-        return self.policy.call(once)
+        return create_once(self.policy, lambda: self._once(lambda: self.http.batch_update(key, {"requests": requests_}),
+                                                           action, "POST spreadsheets:batchUpdate"),
+                           landed=(lambda: {} if landed() else None) if landed is not None else None,
+                           already=lambda e: e.status == 400)
 
     def close(self) -> None:
         self.session.close()
