@@ -15,6 +15,7 @@ has no endpoint for is "n/a" in that column, with the reason. Adding a system is
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,24 @@ class Column:
     person_edit: Callable[[Any], None]  # a person changes the source (so the next sync has work to do)
     final_state: Callable[[Any], dict]  # what the hub wrote into the source, for comparison
     overrides: dict[str, Outcome] = field(default_factory=dict)
+    # how a row's `settings` (rate limits) are put on this system, and taken off again with None; default: the
+    # sandbox server's generic rate limit (429 with Retry-After)
+    throttle: Callable[[Any, dict | None], None] | None = None
+    quota: str = "sandbox rate-limit settings"  # what the "quota" target is in this system (for the table)
+
+    def hits(self, server: Any) -> int:
+        """How many requests of this system the sandbox failed, throttled or refused over quota so far."""
+        st = server.stats.snapshot()["systems"].get(self.sandbox, {})
+        return st.get("faults", 0) + st.get("throttled", 0) + getattr(server.app(self.sandbox), "quota_refusals", 0)
+
+    def limit(self, server: Any, settings: dict | None) -> None:
+        """Put a row's rate-limit `settings` on this system (None: take them off)."""
+        if self.throttle is not None:
+            self.throttle(server, settings)
+        elif settings:
+            server.configure(self.sandbox, **settings)
+        else:
+            server.configure(self.sandbox, rate_limit=None, retry_after=None)
 
 
 def _f(**kw: Any) -> dict[str, Any]:
@@ -123,7 +142,7 @@ FAULTS: tuple[FaultRow, ...] = (
     FaultRow("401-expired-token", "401 on every request (expired or revoked credentials)", "auth",
              (_f(status=401, times=None),),
              expect=Outcome("fails", "pull", ("HTTP 401", "check the account and its API token"), waited=(0.0, 0.0),
-                            note="not retried; says to check the credentials")),
+                            note="not retried (beyond one fresh token); says to check the credentials")),
     FaultRow("403-read-only", "403 on every write (an account without write permission)", "writes",
              (_f(status=403, times=None),),
              expect=Outcome("fails", "write", ("HTTP 403", "least-privilege"),
@@ -135,7 +154,8 @@ FAULTS: tuple[FaultRow, ...] = (
     FaultRow("create-answer-late", f"a create lands after the client's {TIMEOUT_S:g} s timeout", "create",
              (_f(kind="latency", delay_s=1.0),), phase="first",
              expect=Outcome("fails", "write", ("not sent again",),
-                            note="not re-sent; the next run finds it and edits it in place")),
+                            note="not sent again; the next run finds it before planning, so it is never posted "
+                                 "twice")),
     FaultRow("410-stale-delta", "410 Gone for a stale delta link", "delta", (_f(status=410),),
              expect=Outcome("recovers", note="full re-read of that list")),
     FaultRow("412-stale-etag", "412 Precondition Failed for a stale ETag", "etag", (_f(status=412),),
@@ -213,8 +233,232 @@ JIRA = Column(
     final_state=_jira_final_state,
 )
 
-# Google Sheets and Microsoft Graph join as columns here once their connectors are settled (see the report).
-COLUMNS: dict[str, Column] = {c.name: c for c in (JIRA,)}
+
+def _retry_section() -> str:
+    return "\n[retry]\n" + "".join(f"{k} = {v}\n" for k, v in RETRY.items())
+
+
+_HUB_HEAD = '[hub]\ntimezone = "Europe/London"\nname = "Fault matrix"\n\n[state]\nurl = "state.db"\n'
+
+
+# ---- the Google Sheets column -------------------------------------------------------------------------------
+def _sheets_config(server: Any, tmp: Path) -> Path:
+    """The PMO register spreadsheet alone (no Jira to expect its projects in)."""
+    from hub.sandbox.run import sheets_section
+
+    path = tmp / "config.toml"
+    section = (sheets_section(server, path).replace('expect_in = ["jira"]', "expect_in = []")
+               .replace('expected_from = ["jira"]', "expected_from = []")
+               .replace('mapping = "sheets.toml"\n', f'mapping = "sheets.toml"\ntimeout_s = {TIMEOUT_S}\n', 1))
+    path.write_text(_HUB_HEAD + section + _retry_section(), encoding="utf-8")
+    return path
+
+
+def _gspread(server: Any, account: str):
+    """The real gspread client signed in as a service account of the sandbox."""
+    import gspread
+    from google.oauth2 import service_account
+
+    from connectors.sheets.client import SCOPES, RebasedSession
+
+    creds = service_account.Credentials.from_service_account_info(
+        server.app("sheets").key_file(account, base_url=server.url), scopes=list(SCOPES))
+    session = RebasedSession(creds, rewrites=[("https://sheets.googleapis.com", server.url),
+                                              ("https://www.googleapis.com", server.url),
+                                              ("https://iamcredentials.googleapis.com", server.url)])
+    return gspread.Client(auth=creds, session=session)
+
+
+def _sheets_person_edit(server: Any) -> None:
+    """The PMO office types an actual cost far above budget into the first project's register row (gspread)."""
+    from hub.sandbox.sheets import OFFICE_ACCOUNT
+
+    gc = _gspread(server, OFFICE_ACCOUNT)
+    ws = gc.open_by_key(server.app("sheets").register_id).worksheet("Register")
+    row = ws.find(server.seed.projects[0].key).row
+    ws.update_cell(row, ws.find("Actual Cost").col, 50_000_000)
+    gc.http_client.session.close()
+
+
+def _sheets_final_state(server: Any) -> dict:
+    """The register's governance columns per project key, the "PMO Compliance" tab's rows, and the tab titles
+    (a results tab created twice would show)."""
+    app = server.app("sheets")
+    ss = app.register
+    governance = ("PMO Compliance", "PMO Open Violations", "PMO Compliance Changed")
+
+    def text(cell: Any) -> Any:
+        return None if cell is None or cell.blank else (cell.formula or cell.value)
+
+    with app.lock:
+        reg = ss.sheet("Register")
+        rows = [[text(c) for c in row] for row in reg.grid]
+        head = next(i for i, row in enumerate(rows) if "Jira Key" in row)
+        cols = {h: rows[head].index(h) for h in ("Jira Key", *governance)}
+        register = {row[cols["Jira Key"]]: {h: (row[cols[h]] if cols[h] < len(row) else None) for h in governance}
+                    for row in rows[head + 1:] if cols["Jira Key"] < len(row) and row[cols["Jira Key"]]}
+        comp = ss.sheet("PMO Compliance")
+        results = [[text(c) for c in row] for row in comp.grid[:comp.used_rows()]] if comp else None
+        return {"tabs": [s.title for s in ss.sheets], "register": register, "results": results}
+
+
+def _sheets_throttle(server: Any, settings: dict | None) -> None:
+    """A limit over a minute or longer is Sheets' own per-minute quota (429 RESOURCE_EXHAUSTED without
+    Retry-After, per project and per user, as Google enforces it); a shorter one is the sandbox server's generic
+    rate limit (429 with Retry-After, as a proxy or Google's front end answers), since the few requests of a
+    Sheets sync never reach a per-second limit of Sheets' own."""
+    app = server.app("sheets")
+    own = bool(settings) and settings.get("rate_window", 60.0) >= 60.0
+    with app.lock:
+        limit = settings["rate_limit"] if own else 60
+        app.read_per_user = app.write_per_user = limit
+        app.read_per_project = app.write_per_project = limit if own else 300
+        app.quota_window_s = settings["rate_window"] if own else 60.0
+        app._quota.reset()
+    if settings and not own:
+        server.configure("sheets", **settings)
+    elif not settings:
+        server.configure("sheets", rate_limit=None, retry_after=None)
+
+
+SHEETS = Column(
+    name="sheets",
+    sandbox="sheets",
+    endpoints={
+        "any": (("*", "*"),),
+        # the API calls carry the service account's access token (google-auth refreshes it once after a 401)
+        "auth": (("*", "/v4/*"), ("*", "/drive/*")),
+        "quota": (),
+        "read": (("GET", "/v4/spreadsheets/{id}/values:batchGet"),),
+        "write": (("POST", "/v4/spreadsheets/{id}/values:batchUpdate"),),
+        "writes": (("POST", "/v4/spreadsheets/{id}/values:batchUpdate"), ("POST", "/v4/spreadsheets/{id}:batchUpdate")),
+        "create": (("POST", "/v4/spreadsheets/{id}:batchUpdate"),),  # addSheet: the "PMO Compliance" tab
+    },
+    not_applicable={
+        "page": "no paged reads: every tab of a spreadsheet comes in one values:batchGet",
+        "delta": "no change feed: Drive's modifiedTime says whether to re-read",
+        "etag": "Sheets writes carry no precondition (a changed modifiedTime makes the hub re-read the layout)",
+        "batch-inner": "values:batchUpdate is atomic: it succeeds or fails as one request",
+    },
+    configure=_sheets_config,
+    person_edit=_sheets_person_edit,
+    final_state=_sheets_final_state,
+    throttle=_sheets_throttle,
+    quota="Sheets' own per-minute quotas (429 without Retry-After) for windows of a minute or more, else the "
+          "sandbox rate-limit settings",
+    overrides={
+        "429-no-retry-after": Outcome("recovers", waited=(2 * RETRY["max_wait_s"], 2 * RETRY["max_wait_s"] + 0.2),
+                                      note="Google sends no Retry-After and Sheets' quotas are per minute: each try "
+                                           "waits for the minute, capped by max_wait_s"),
+        "create-answer-late": Outcome("recovers", note="looked for before it is sent again; a tab is created by "
+                                                       "its name, so a late one cannot make a second"),
+        "quota-minute": Outcome("fails", "pull", ("HTTP 429", "gave up after", "per minute"),
+                                within_s=RETRY["max_total_s"] + 1.5,
+                                note="Sheets' own quota (no Retry-After): waits for the minute, each wait capped by "
+                                     "max_wait_s, gives up within max_total_s"),
+    },
+)
+
+
+# ---- the Microsoft Graph column -----------------------------------------------------------------------------
+GRAPH_PAGE = 10  # list items per delta page, so that every list is paged
+PERSON = "pmo-office@example.com"
+
+
+def _graph_config(server: Any, tmp: Path) -> Path:
+    """Every part of Microsoft 365 (lists, Planner, the budget workbook), Planner write-back and summaries."""
+    from hub.sandbox.run import m365_section
+
+    path = tmp / "config.toml"
+    section = m365_section(server, path, pull=("register", "raid", "status_reports", "approvals", "planner",
+                                                "finance"))
+    section = section.replace('mapping = "m365.toml"\n',
+                              f'mapping = "m365.toml"\npage_size = {GRAPH_PAGE}\ntimeout_s = {TIMEOUT_S}\n', 1)
+    path.write_text(_HUB_HEAD + section + _retry_section(), encoding="utf-8")
+    return path
+
+
+def _graph_person_edit(server: Any) -> None:
+    """A person of the PMO office signs in (device code) and cuts the first project's approved budget in the
+    SharePoint register to 1,000, through Graph over HTTPS."""
+    import requests
+    from urllib.parse import quote
+
+    graph = server.app("graph")
+    reg = graph.registration()
+    login = f"{server.https_url}/{reg['tenant_id']}/oauth2/v2.0"
+    with requests.Session() as s:
+        def call(method: str, url: str, **kw: Any) -> Any:
+            r = s.request(method, url, verify=server.ca_file, timeout=10, **kw)
+            r.raise_for_status()
+            return r.json() if r.content else None
+
+        flow = call("POST", f"{login}/devicecode", data={"client_id": reg["client_id"], "scope": "Sites.ReadWrite.All"})
+        graph.dir.approve(flow["user_code"], PERSON)  # the person enters the code in the browser
+        token = call("POST", f"{login}/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                                                     "client_id": reg["client_id"],
+                                                     "device_code": flow["device_code"]})["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        site = f"{server.https_url}/v1.0/sites/{quote(reg['site_id'], safe=',')}"
+        lists = call("GET", f"{site}/lists", headers=auth)["value"]
+        lst = next(x for x in lists if x["displayName"] == "PMO Register")
+        items = call("GET", f"{site}/lists/{lst['id']}/items", params={"$expand": "fields"}, headers=auth)["value"]
+        key = server.seed.projects[0].key
+        item = next(i for i in items if i["fields"].get("JiraKey") == key)
+        call("PATCH", f"{site}/lists/{lst['id']}/items/{item['id']}/fields", json={"ApprovedBudget0": 1000},
+             headers=auth)
+
+
+def _graph_final_state(server: Any) -> dict:
+    """Per project: the register item's governance columns and the Planner governance task's title; and every
+    channel message and mail the hub sent."""
+    graph = server.app("graph")
+    governance = ("PMOCompliance", "PMOOpenViolations", "PMOComplianceChanged")
+    with graph.lock:
+        register = {i.fields["JiraKey"]: {f: i.fields.get(f) for f in governance}
+                    for i in graph.list_by_display("PMO Register").items.values() if not i.deleted}
+        planner = {sp.key: graph.governance_task(sp.key).title for sp in server.seed.projects}
+        messages = [m["body"]["content"] for m in graph.messages]
+        mails = [json.dumps(m, sort_keys=True, default=str) for m in _mail_content(graph.mails)]
+    return {"register": register, "planner": planner, "messages": messages, "mails": mails}
+
+
+def _mail_content(mails: list[dict]) -> list[dict]:
+    """What a mail says and to whom (not its id or timestamps)."""
+    keep = ("subject", "toRecipients", "from", "body")
+    return [{k: m.get(k) for k in keep} for m in mails]
+
+
+GRAPH = Column(
+    name="m365",
+    sandbox="graph",
+    endpoints={
+        "any": (("*", "*"),),
+        "auth": (("*", "*"),),  # a bearer token from msal on every Graph request
+        "quota": (),
+        "read": (("GET", "/v1.0/sites/{site}/lists/{list}/items/delta"),),
+        "page": (("GET", "/v1.0/sites/{site}/lists/{list}/items/delta"),),
+        # register columns are PATCHed inside $batch; the Planner task directly, with If-Match
+        "write": (("PATCH", "/v1.0/sites/{site}/lists/{list}/items/{item}/fields"),
+                  ("PATCH", "/v1.0/planner/tasks/{task}")),
+        "writes": (("PATCH", "/v1.0/sites/{site}/lists/{list}/items/{item}/fields"),
+                   ("PATCH", "/v1.0/planner/tasks/{task}"),
+                   ("POST", "/v1.0/teams/{team}/channels/{channel}/messages"),
+                   ("POST", "/v1.0/users/{user}/sendMail")),
+        "create": (("POST", "/v1.0/teams/{team}/channels/{channel}/messages"),
+                   ("POST", "/v1.0/users/{user}/sendMail")),
+        "delta": (("GET", "/v1.0/sites/{site}/lists/{list}/items/delta"),),
+        "etag": (("PATCH", "/v1.0/planner/tasks/{task}"),),
+        "batch-inner": (("GET", "/v1.0/planner/plans/{plan}/tasks"),
+                        ("PATCH", "/v1.0/sites/{site}/lists/{list}/items/{item}/fields")),
+    },
+    not_applicable={},
+    configure=_graph_config,
+    person_edit=_graph_person_edit,
+    final_state=_graph_final_state,
+)
+
+COLUMNS: dict[str, Column] = {c.name: c for c in (JIRA, SHEETS, GRAPH)}
 
 
 def outcome(row: FaultRow, column: Column) -> Outcome | None:
@@ -273,7 +517,8 @@ def render() -> str:
         "- nothing is posted twice, and one more sync writes nothing.",
         "",
         f"Settings: `[retry]` {', '.join(f'{k} = {v}' for k, v in RETRY.items())}; request timeout "
-        f"{TIMEOUT_S:g} s; sandbox of {SANDBOX['projects']} projects (seed {SANDBOX['seed']}), pages of 3 issues.",
+        f"{TIMEOUT_S:g} s; sandbox of {SANDBOX['projects']} projects (seed {SANDBOX['seed']}), pages of 3 Jira issues "
+        f"and of {GRAPH_PAGE} SharePoint list items.",
         "*first*: the fault hits the first sync (full pull, first write-back); *next*: the sync after a person",
         "changed the source.",
         "",
@@ -302,7 +547,7 @@ def render() -> str:
             if t not in c.endpoints:
                 row_cells.append("n/a")
             elif not c.endpoints[t]:
-                row_cells.append("sandbox rate-limit settings")
+                row_cells.append(c.quota)
             else:
                 row_cells.append("<br>".join(f"`{m} {r}`" for m, r in c.endpoints[t]))
         lines.append(f"| {t} | " + " | ".join(row_cells) + " |")

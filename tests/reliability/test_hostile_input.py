@@ -10,7 +10,6 @@ against the sandbox.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import re
@@ -18,7 +17,6 @@ import zipfile
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
