@@ -19,7 +19,7 @@ from jira import JIRA, JIRAError
 
 from connectors.http import RetryPolicy, classify, classify_transport, create_once
 from hub.errors import ConnectorError, FatalError, OutcomeUnknownError, RetriableError
-from hub.secrets import mask
+from hub.secrets import mask, register
 
 T = TypeVar("T")
 SYSTEM = "jira"
@@ -34,6 +34,7 @@ class JiraClient:
         self.requests: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._email = email
+        register(f"{email}:{token}")  # masked as the Basic authorization header carries it (base64) too
 
         def connect() -> JIRA:
             self._count("GET serverInfo")

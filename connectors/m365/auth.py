@@ -39,7 +39,7 @@ import requests
 from connectors.http import RetryPolicy, classify, classify_transport, error_detail
 from connectors.m365.settings import M365Settings
 from hub.errors import ConfigError, FatalError, RetriableError
-from hub.secrets import mask, register
+from hub.secrets import mask, register, register_private_key
 
 SYSTEM = "m365"
 log = logging.getLogger("pmo_hub.m365.auth")
@@ -164,6 +164,7 @@ class AppCredential:
         self.cache = cache_file(cache_path)
         self.verify = _verify(settings, base_dir)
         if certificate_pem:
+            register_private_key(certificate_pem)
             self._credential: Any = {"private_key": certificate_pem, "public_certificate": certificate_pem}
             if certificate_password:
                 self._credential["passphrase"] = certificate_password

@@ -36,7 +36,7 @@ from google.oauth2 import service_account
 
 from connectors.http import RETRIABLE_STATUS, RetryPolicy, classify, classify_transport, create_once, error_detail
 from hub.errors import ConfigError, FatalError, RateLimitedError, RetriableError
-from hub.secrets import mask, register
+from hub.secrets import mask, register, register_private_key
 
 T = TypeVar("T")
 SYSTEM = "sheets"
@@ -70,9 +70,7 @@ def load_credentials(path: Path) -> service_account.Credentials:
     if missing:
         raise ConfigError(f"{where}: {path} lacks {', '.join(missing)}")
     register(str(info["private_key"]))
-    for line in str(info["private_key"]).splitlines():  # mask each line too: a message may quote one
-        if len(line) > 16 and "PRIVATE KEY" not in line:
-            register(line)
+    register_private_key(str(info["private_key"]))  # each line too: a message may quote one
     try:
         return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
     except (ValueError, TypeError) as e:
