@@ -95,6 +95,9 @@ class Connector(ABC):
     supplies: ClassVar[tuple[str, ...]] = ()
     # True: write-back hands all of this system's ops of a run to `apply_batch` at once
     batch_writes: ClassVar[bool] = False
+    # the record kinds `targets` and `recover` look at; None: all. When set, a run streams the mirror into
+    # `contribute` (one pass over an iterator) and keeps only these kinds in memory for the write-back
+    target_kinds: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()

@@ -488,8 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hub import logs
+    from hub import logs, memory
 
+    memory.limit_malloc_arenas()  # before any thread: see hub/memory.py
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(args.log_level, args.log_format)

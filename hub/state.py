@@ -158,16 +158,21 @@ def redact_url(url: str) -> str:
     return url
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a large pull holds 100k of them
 class MirrorRecord:
-    """A source record as the hub last read it, already translated to canonical fields (`data`)."""
+    """A source record as the hub last read it, already translated to canonical fields (`data`).
+
+    A connector may hand over a large pull with `data` already serialised (a JSON object with sorted keys,
+    as the state store keeps it): a hundred thousand records then take a fifth of the memory. Records read
+    from the state store always have a dict.
+    """
 
     system: str
     key: str
     kind: str
     project_key: str | None
     updated: str | None
-    data: dict[str, Any]
+    data: dict[str, Any] | str
     activity_at: str | None = None  # last time a person (not the hub) changed it
 
 
@@ -362,6 +367,35 @@ class State:
         rows = self._exec(sql, params).fetchall()
         return [MirrorRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
+    def iter_records(self, system: str, *, chunk: int = 2000) -> Iterator[MirrorRecord]:
+        """The records of `system` one by one, read `chunk` at a time (in key order), each decoded only as it
+        is reached: a caller that builds something smaller from each never holds them all."""
+        after = ""
+        while True:
+            rows = self._exec("SELECT system, key, kind, project_key, updated, data, activity_at FROM records "
+                              "WHERE system=? AND key>? ORDER BY key LIMIT ?", (system, after, chunk)).fetchall()
+            for r in rows:
+                yield MirrorRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6])
+            if len(rows) < chunk:
+                return
+            after = rows[-1][1]
+
+    def record_times(self, system: str) -> dict[str, tuple[str | None, str | None]]:
+        """key -> (updated, activity_at): what a pull is compared with, without the records' data."""
+        rows = self._exec("SELECT key, updated, activity_at FROM records WHERE system=?", (system,)).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def record_data(self, system: str, keys: Iterable[str], *, chunk: int = 500) -> dict[str, str]:
+        """key -> data (JSON text) of these records (those that exist)."""
+        keys = list(keys)
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), chunk):
+            part = keys[i:i + chunk]
+            rows = self._exec(f"SELECT key, data FROM records WHERE system=? AND key IN ({','.join('?' * len(part))})",
+                              (system, *part)).fetchall()
+            out.update((r[0], r[1]) for r in rows)
+        return out
+
     def record_versions(self, system: str) -> dict[str, tuple[str | None, str]]:
         """key -> (updated, data json) for change detection without decoding every record."""
         rows = self._exec("SELECT key, updated, data, activity_at FROM records WHERE system=?", (system,)).fetchall()
@@ -373,7 +407,8 @@ class State:
             "ON CONFLICT (system, key) DO UPDATE SET kind=excluded.kind, project_key=excluded.project_key, "
             "updated=excluded.updated, activity_at=excluded.activity_at, data=excluded.data",
             ((r.system, r.key, r.kind, r.project_key, r.updated, r.activity_at,
-              json.dumps(r.data, default=str, sort_keys=True)) for r in recs),
+              r.data if isinstance(r.data, str) else json.dumps(r.data, default=str, sort_keys=True))
+             for r in recs),
         )
 
     def delete_records(self, system: str, keys: Iterable[str]) -> None:

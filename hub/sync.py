@@ -12,13 +12,14 @@ run picks up where the last good one ended.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 
 from connectors.base import Connector, PullResult
 from connectors.http import RetryPolicy
@@ -29,7 +30,7 @@ from hub.rules.escalation import escalate
 from hub.model import Portfolio, Result, SourceFailure
 from hub.secrets import mask, read_secret
 from hub.state import MirrorRecord, State, utcnow
-from hub import logs, writeback
+from hub import logs, memory, writeback
 from hub import publish as publishing
 
 log = logging.getLogger("pmo_hub.sync")
@@ -146,23 +147,27 @@ def _store(state: State, conn: Connector, result: PullResult, cursor: dict, summ
     A record whose only changes are in hub-owned fields (the hub's own writes) keeps its previous activity
     time, so the hub's writes never look like PM activity.
     """
-    known = state.record_versions(conn.system)
+    # (updated, activity_at) of every known record; the stored data only of those whose `updated` moved
+    known = state.record_times(conn.system)
+    stored = state.record_data(conn.system, [r.key for r in result.records
+                                             if r.key in known and known[r.key][0] != r.updated])
     hub_owned = getattr(conn, "hub_owned", ())
     changed: list[MirrorRecord] = []
     summary.changed = summary.own_writes = 0
     for rec in result.records:
         prev = known.get(rec.key)
         if prev is not None and prev[0] == rec.updated:
-            rec.activity_at = prev[2]
+            rec.activity_at = prev[1]
             if result.full:
                 changed.append(rec)
             continue
         if prev is not None:
-            old = json.loads(prev[1])
-            new = json.loads(json.dumps(rec.data, default=str))  # as it will be stored
+            old = json.loads(stored[rec.key])
+            # as it will be stored (a connector may have serialised it already)
+            new = json.loads(rec.data if isinstance(rec.data, str) else json.dumps(rec.data, default=str))
             differs = {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
             person = differs - set(hub_owned)
-            rec.activity_at = rec.updated if person else prev[2]
+            rec.activity_at = rec.updated if person else prev[1]
             if person:
                 summary.changed += 1
             elif differs:
@@ -222,11 +227,29 @@ def build_portfolio(cfg: Config, state: State, connectors: dict[str, Connector],
     mirrors: dict[str, dict[str, MirrorRecord]] = {}
     failed = {f.system for f in failures}
     for name, conn in connectors.items():
-        recs = state.records(name)
-        mirrors[name] = {r.key: r for r in recs}
-        if name in failed and not recs:
+        keep = conn.target_kinds
+        if keep is None:
+            recs = state.records(name)
+            mirrors[name] = {r.key: r for r in recs}
+            if name in failed and not recs:
+                continue
+            parts.append(conn.contribute(recs, as_of=as_of))
             continue
-        parts.append(conn.contribute(recs, as_of=as_of))
+        # a large mirror (Jira's work items): streamed into contribute, only the write-back's kinds kept
+        mirror: dict[str, MirrorRecord] = {}
+        mirrors[name] = mirror
+
+        def streamed(name: str = name, keep: tuple[str, ...] = keep, mirror: dict = mirror) -> Iterator[MirrorRecord]:
+            for rec in state.iter_records(name):
+                if rec.kind in keep:
+                    mirror[rec.key] = rec
+                yield rec
+
+        recs_iter = streamed()
+        first = next(recs_iter, None)
+        if first is None and name in failed:
+            continue
+        parts.append(conn.contribute(itertools.chain([first] if first else [], recs_iter), as_of=as_of))
     pf = merge(parts, as_of=as_of, owners=cfg.sync.system_of_record, expected=expected_systems(cfg))
     pf.source_failures.extend(failures)
     for name, conn in connectors.items():
@@ -263,6 +286,7 @@ def run(cfg: Config, state: State, *, job: str = "sync", write: bool = True, dry
     failed = False
     try:
         pulls, failures = pull_all(cfg, state, connectors, full=full)
+        memory.release_freed_memory()  # the pull's pages and records, before the portfolio is built
         portfolio, mirrors = build_portfolio(cfg, state, connectors, failures, as_of=started)
         today = today_in(cfg, started)
         results, expired = evaluate(cfg, portfolio, today=today)

@@ -280,6 +280,7 @@ class SheetsConnector(Connector):
     # record data keys that change without any person's activity (the hub's writes, rows moving)
     hub_owned: ClassVar[tuple[str, ...]] = ("governance", "row", "url", "modified", "compliance")
     batch_writes: ClassVar[bool] = True
+    target_kinds: ClassVar[tuple[str, ...] | None] = ("project", "sheet")  # contribute is one pass: streamed
 
     def __init__(self, settings: SheetsSettings, mapping: SheetsMapping, *, credentials_file: Path,
                  policy: RetryPolicy, client: SheetsClient | None = None):
