@@ -427,8 +427,13 @@ class JiraConnector(Connector):
                 groups = self._partitions(project_keys, cursor, record_type)
                 streams += [((f"project in ({', '.join(jql_quote(k) for k in g)})", f"issuetype != {record_type}"),
                              False) for g in groups]
-            else:
+            elif self.settings.projects:
                 streams = [((scope,), True) for scope in scopes]
+            else:
+                # no project list configured: the scope is every project the account can see, which needs no
+                # clause (the `updated` clause bounds the query), so an incremental pull is one query however
+                # many projects there are: one request when nothing changed, not one per 100 projects
+                streams = [((), True)]
             pulled = self._run_streams(streams, run)
         else:
             # every record when full (their keys scope the children), else the changed ones; then children
