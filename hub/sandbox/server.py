@@ -254,6 +254,8 @@ class SandboxServer:
         self._windows: dict[str, _Window] = {a.system: _Window() for a in apps}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._busy = 0  # requests being served now (a client that gave up may have left one sleeping in a fault)
+        self._idle = threading.Condition()
 
     # ---- lifecycle -------------------------------------------------------------------------------------
     @property
@@ -329,6 +331,18 @@ class SandboxServer:
     def clear_faults(self) -> None:
         with self._faults_lock:
             self.faults.clear()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no request is being served (e.g. one a client timed out on, still sleeping in a latency fault,
+        lands); False if that takes longer than `timeout`."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    def _serving(self, delta: int) -> None:
+        with self._idle:
+            self._busy += delta
+            if self._busy == 0:
+                self._idle.notify_all()
 
     def app(self, system: str) -> App:
         for a in self.apps:
@@ -475,6 +489,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return
 
     def _handle(self) -> None:
+        self.sandbox._serving(+1)
+        try:
+            self._serve()
+        finally:
+            self.sandbox._serving(-1)
+
+    def _serve(self) -> None:
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

@@ -165,7 +165,7 @@ def test_fault_matrix(row: FaultRow, column: Column, tmp_path, tmp_path_factory,
 
         server.clear_faults()
         column.limit(server, None)
-        time.sleep(0.05)  # (a request the server was still sleeping on when the client gave up lands now)
+        assert server.wait_idle(), "a request is still being served"  # (one the client gave up on lands first)
         code, text = sync_cli(config_path, capsys)
         assert code == 0, text
         recovered_run = last_run(db)[0]
