@@ -5,6 +5,10 @@ runs a function under the shared tenacity policy, which retries only `RetriableE
 Retry-After (capped per wait), backs off exponentially otherwise, and gives up after `max_attempts` tries
 or before a wait that would take it past `max_total_s`, whichever comes first, saying so in the error. Time
 spent waiting is reported through `RetryPolicy.waited_s`, so runs and benchmarks can show rate-limit waits.
+
+TLS: every connector's HTTPS goes through a `TLSAdapter` mounted on its session (whichever library made the
+session), so certificates are always verified, against the system's CAs (or REQUESTS_CA_BUNDLE) or the system's
+`ca_file`, except for the hosts the config names in `tls_insecure_hosts`, each logged as a warning every run.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+import logging
+import re
+from urllib.parse import urlsplit
+
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from hub.errors import ConflictError, ConnectorError, FatalError, RateLimitedError, RetriableError
@@ -22,6 +31,7 @@ from hub.secrets import mask
 
 T = TypeVar("T")
 RETRIABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+log = logging.getLogger("pmo_hub.http")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -66,10 +76,100 @@ def classify_transport(system: str, exc: requests.RequestException, *, action: s
     """Timeouts, resets and truncated bodies are retriable; a bad URL or TLS failure is not."""
     name = type(exc).__name__
     text = f"{system}: {action + ': ' if action else ''}{name}: {mask(str(exc))[:200]}"
-    if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.InvalidURL,
-                        requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)):
+    if isinstance(exc, requests.exceptions.SSLError):
+        host = urlsplit(exc.request.url).netloc if exc.request is not None and exc.request.url else "the server"
+        why = re.search(r"\[SSL: [A-Z_]+\][^()]*", str(exc))  # e.g. "[SSL: CERTIFICATE_VERIFY_FAILED] certificate ..."
+        reason = why.group().strip() if why else mask(str(exc))[:200]
+        return FatalError(f"{system}: {action + ': ' if action else ''}{name}: {reason} (the certificate of {host} "
+                          "could not be verified: if a private CA or a TLS-inspecting proxy signed it, name that "
+                          f"CA's PEM in {system}.ca_file)", system=system)
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
         return FatalError(text, system=system)
     return RetriableError(text, system=system)
+
+
+@dataclass(frozen=True)
+class TLS:
+    """How one system's HTTPS is verified: always, against `ca_file` when set (else the system's CAs), except for
+    the hosts in `insecure_hosts` ("host" or "host:port"), which the config must name one by one."""
+
+    system: str
+    ca_file: str | None = None
+    insecure_hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, system: str, settings: Any) -> "TLS":
+        """From a config section with `ca_file` and `tls_insecure_hosts` (resolved when the config loaded)."""
+        return cls(system, getattr(settings, "ca_file", None), tuple(getattr(settings, "tls_insecure_hosts", ())))
+
+    def insecure(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        names = {host, f"{host}:{parts.port}"} if parts.port else {host}
+        return any(h.lower() in names for h in self.insecure_hosts)
+
+    def verify(self, url: str, requested: bool | str | None = True) -> bool | str:
+        """What to verify `url` with: False only for a named insecure host; else `ca_file`, or what requests chose
+        (the system's CAs, or REQUESTS_CA_BUNDLE), never False."""
+        if self.insecure(url):
+            return False
+        if self.ca_file:
+            return self.ca_file
+        return requested if requested not in (False, None) else True
+
+    def warn(self) -> None:
+        """Log, for each host whose certificate is not verified, that it is not and what that means."""
+        for host in self.insecure_hosts:
+            log.warning("%s: TLS certificate verification is OFF for %s (%s.tls_insecure_hosts): the server's "
+                        "identity is not checked, so anyone on the network path can read and change this traffic, "
+                        "credentials included. Name its CA in %s.ca_file instead.", self.system, host, self.system,
+                        self.system)
+
+    def mount(self, session: requests.Session, *, max_retries: int = 0) -> requests.Session:
+        """Make every HTTPS request of `session` (whoever built it) verify as this says."""
+        session.mount("https://", TLSAdapter(self, max_retries=max_retries))
+        return session
+
+
+class TLSAdapter(HTTPAdapter):
+    """requests' adapter with the `verify` of each request decided by a `TLS` (a session's or an environment
+    variable's setting cannot switch verification off, nor replace the system's `ca_file`)."""
+
+    def __init__(self, tls: TLS, **kw: Any):
+        self.tls = tls
+        super().__init__(**kw)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,  # type: ignore[override]
+             timeout: Any = None, verify: bool | str = True, cert: Any = None, proxies: Any = None
+             ) -> requests.Response:
+        verify = self.tls.verify(request.url or "", verify)
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+
+
+def check_tls(section: str, settings: Any, hosts: list[str], base_dir: Any) -> None:
+    """Config check of a section's `ca_file` (must exist; made absolute) and `tls_insecure_hosts` (each must be a
+    host, or host:port, the section connects to). Raises ConfigError naming the key and the valid choices."""
+    from pathlib import Path
+
+    from hub.errors import ConfigError
+
+    ca = getattr(settings, "ca_file", None)
+    if ca:
+        path = Path(ca).expanduser()
+        path = path if path.is_absolute() else Path(base_dir) / path
+        try:
+            text = path.read_text(encoding="ascii", errors="replace")
+        except OSError as e:
+            raise ConfigError(f"{section}.ca_file: cannot read {path}: {e.strerror or e}") from None
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise ConfigError(f"{section}.ca_file: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        settings.ca_file = str(path)
+    valid = sorted({h.lower() for h in hosts if h})
+    for entry in getattr(settings, "tls_insecure_hosts", ()) or ():
+        if "/" in entry or entry.lower() not in set(valid) | {h.split(":")[0] for h in valid}:
+            raise ConfigError(f"{section}.tls_insecure_hosts: {entry!r} is not a host {section} connects to. "
+                              f"Valid values are: {valid} (or the same without the port)")
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from urllib.parse import urlsplit
 from datetime import time
 from pathlib import Path
 from typing import Literal
@@ -112,7 +113,9 @@ class JiraSettings(_Section):
     concurrency: int = Field(4, ge=1, le=16)  # parallel search streams on a full pull
     overlap_minutes: int = Field(10, ge=1, le=1440)
     timeout_s: float = Field(30.0, gt=0)
-    verify_tls: bool = True
+    ca_file: str | None = None  # a CA bundle (PEM) to verify the site with, instead of the system's CAs
+    tls_insecure_hosts: list[str] = Field(default_factory=list)  # hosts NOT verified (logged as a warning every run)
+    verify_tls: bool = True  # kept for old configs: false is refused (name the host in tls_insecure_hosts)
     writeback: JiraWriteback = Field(default_factory=JiraWriteback)
 
     @field_validator("url")
@@ -131,6 +134,19 @@ class JiraSettings(_Section):
             if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,19}", key):
                 raise ValueError(f"{key!r} is not a Jira project key (upper-case letters, digits, _)")
         return v
+
+    @field_validator("verify_tls")
+    @classmethod
+    def _verify(cls, v: bool) -> bool:
+        if not v:
+            raise ValueError("false would stop verifying TLS certificates for every host; certificates are always "
+                             "verified: name a CA in jira.ca_file, or (never for a real site) the host in "
+                             "jira.tls_insecure_hosts")
+        return v
+
+    def hosts(self, base_dir: Path) -> list[str]:
+        """The hosts (host:port as in the URL) this section connects to."""
+        return [urlsplit(self.url).netloc]
 
     @model_validator(mode="after")
     def _model(self) -> "JiraSettings":
@@ -350,6 +366,15 @@ def _check_meaning(cfg: Config, source: str) -> None:
             raise ConfigError(f"{source}: jira.mapping: {e}") from None
     if cfg.sheets is not None:
         cfg.sheets.check(base_dir=cfg.base_dir, source=source)
+    from connectors.http import check_tls
+
+    for name in ("jira", "sheets", "m365"):
+        section = getattr(cfg, name)
+        if section is not None:
+            try:
+                check_tls(name, section, section.hosts(cfg.base_dir), cfg.base_dir)
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {e}") from None
     if cfg.m365 is not None:
         from connectors.m365.settings import load_m365_mapping
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from connectors.http import RetryPolicy, classify, classify_transport, create_once
+from connectors.http import TLS, RetryPolicy, classify, classify_transport, create_once
 from hub.errors import ConnectorError, FatalError, OutcomeUnknownError, RetriableError
 from hub.secrets import mask, register
 
@@ -27,7 +27,9 @@ SYSTEM = "jira"
 
 class JiraClient:
     def __init__(self, *, url: str, email: str, token: str, policy: RetryPolicy, timeout: float = 30.0,
-                 verify: bool = True):
+                 tls: TLS | None = None):
+        tls = tls or TLS(SYSTEM)
+        tls.warn()
         self.url = url.rstrip("/")
         self.policy = policy
         self.timeout = timeout
@@ -38,15 +40,23 @@ class JiraClient:
 
         def connect() -> JIRA:
             self._count("GET serverInfo")
-            return JIRA(
+            jira = JIRA(
                 server=self.url,
                 basic_auth=(email, token),
-                options={"rest_api_version": "3", "verify": verify,
+                options={"rest_api_version": "3", "verify": tls.verify(self.url),
                          "headers": {"User-Agent": "pmo-hub"}},
                 max_retries=0,
                 timeout=timeout,
-                get_server_info=True,
+                get_server_info=False,
             )
+            # TLS is decided per request by the adapter (a session's `verify` would lose to REQUESTS_CA_BUNDLE), so
+            # it is mounted before the first request: the server info the library reads itself with
+            # get_server_info=True (Cloud or Server, the version) is read here, after it
+            tls.mount(jira._session)
+            info = jira.server_info()
+            jira._version = tuple(info["versionNumbers"])
+            jira.deploymentType = info.get("deploymentType")
+            return jira
 
         self.jira: JIRA = self._call(connect, "connecting")
 

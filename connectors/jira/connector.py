@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed
-from connectors.http import RetryPolicy
+from connectors.http import TLS, RetryPolicy
 from connectors.jira.client import JiraClient
 from connectors.values import rag_word, yes_no
 from hub.config import JiraSettings
@@ -272,7 +272,7 @@ class JiraConnector(Connector):
         if self._client is None:
             self._client = JiraClient(url=self.settings.url, email=self.settings.email, token=self._token,
                                       policy=self._policy, timeout=self.settings.timeout_s,
-                                      verify=self.settings.verify_tls)
+                                      tls=TLS.of(SYSTEM, self.settings))
             self.requests = self._client.requests
         return self._client
 

@@ -15,8 +15,9 @@
   process (`_APPS`): a scheduler building new connectors every run reuses it and its in-memory cache.
 - The token cache is a `SerializableTokenCache` persisted to `cache_file` (by default beside the state database)
   with owner-only (0600) permissions, written atomically whenever msal changed it.
-- TLS: msal and the Graph client use `HubSession`, which passes `verify` on every request. (A session's own
-  `verify` attribute loses to the REQUESTS_CA_BUNDLE environment variable in requests; a per-request one wins.)
+- TLS: msal and the Graph client use `HubSession`, whose HTTPS goes through `connectors.http.TLSAdapter`:
+  certificates are verified against `m365.ca_file` (or the system's CAs), except for the hosts named in
+  `m365.tls_insecure_hosts`. (A session's own `verify` attribute would lose to REQUESTS_CA_BUNDLE in requests.)
 
 Errors: msal's error responses and transport failures become `hub.errors` (bad secret, unknown app or tenant:
 `FatalError`; 5xx, throttling, resets: `RetriableError`, retried by the shared policy). Tokens are registered
@@ -36,7 +37,7 @@ from typing import Any, Callable
 import msal
 import requests
 
-from connectors.http import RetryPolicy, classify, classify_transport, error_detail
+from connectors.http import TLS, RetryPolicy, classify, classify_transport, error_detail
 from connectors.m365.settings import M365Settings
 from hub.errors import ConfigError, FatalError, RetriableError
 from hub.secrets import mask, register, register_private_key
@@ -48,17 +49,20 @@ _RETRIABLE_AAD = {"temporarily_unavailable", "server_error", "service_unavailabl
 
 
 class HubSession(requests.Session):
-    """A requests session that applies `verify` and a timeout to every request it sends."""
+    """A requests session that verifies TLS as `verify` says (a `TLS`, or requests' bool / CA path) and applies a
+    timeout to every request it sends."""
 
-    def __init__(self, *, verify: bool | str = True, timeout: float = 30.0):
+    def __init__(self, *, verify: TLS | bool | str = True, timeout: float = 30.0):
         super().__init__()
-        self._verify = verify
+        if verify is False:
+            raise ValueError("TLS verification cannot be switched off for a whole session; name the host in "
+                             "m365.tls_insecure_hosts")
+        self._verify = verify if isinstance(verify, TLS) else TLS(SYSTEM, verify if isinstance(verify, str) else None)
+        self._verify.mount(self)
         self._timeout = timeout
         self.headers["User-Agent"] = "pmo-hub"
 
     def request(self, method: str, url: str, **kw: Any) -> requests.Response:  # type: ignore[override]
-        if kw.get("verify") is None:
-            kw["verify"] = self._verify
         kw.setdefault("timeout", self._timeout)
         return super().request(method, url, **kw)
 
@@ -110,15 +114,16 @@ def cache_file(path: Path) -> TokenCacheFile:
         return _CACHES[key]
 
 
-def _verify(settings: M365Settings, base_dir: Path | None) -> bool | str:
+def _verify(settings: M365Settings, base_dir: Path | None) -> TLS:
+    """How Graph and the login host are verified (`m365.ca_file`, `m365.tls_insecure_hosts`)."""
     if not settings.ca_file:
-        return True
+        return TLS.of(SYSTEM, settings)
     p = Path(settings.ca_file).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
     if not p.is_file():
         raise ConfigError(f"m365.ca_file: {p} does not exist")
-    return str(p)
+    return TLS(SYSTEM, str(p), tuple(settings.tls_insecure_hosts))
 
 
 def _wrap_msal_call(what: str, fn: Callable[[], Any]) -> Any:

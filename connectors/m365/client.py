@@ -37,8 +37,8 @@ from urllib.parse import quote
 
 import requests
 
-from connectors.http import RETRIABLE_STATUS, RetryPolicy, check_response, classify, classify_transport, create_once, \
-    parse_retry_after
+from connectors.http import (RETRIABLE_STATUS, TLS, RetryPolicy, check_response, classify, classify_transport,
+                             create_once, parse_retry_after)
 from connectors.m365.auth import HubSession
 from hub.errors import ConnectorError, FatalError, OutcomeUnknownError, RetriableError
 from hub.secrets import mask
@@ -118,13 +118,14 @@ def route_name(path: str) -> str:
 
 
 class GraphClient:
-    def __init__(self, *, graph_url: str, credential: Any, policy: RetryPolicy, verify: bool | str = True,
+    def __init__(self, *, graph_url: str, credential: Any, policy: RetryPolicy, verify: TLS | bool | str = True,
                  timeout: float = 30.0, counter: Counter | None = None):
         self.base = graph_url.rstrip("/") + "/v1.0"
         self.credential = credential
         self.policy = policy
         self.timeout = timeout
         self.session = HubSession(verify=verify, timeout=timeout)
+        self.session._verify.warn()  # (every run: a host whose certificate is not verified is said so)
         self.session.headers["Accept"] = "application/json"
         self.requests: Counter[str] = counter if counter is not None else Counter()  # HTTP requests sent
         self.batched: Counter[str] = Counter()  # requests sent inside $batch (not HTTP requests of their own)

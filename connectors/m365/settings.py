@@ -92,6 +92,7 @@ class M365Settings(_Section):
     login_host: str = PUBLIC_LOGIN  # login.microsoftonline.us, login.chinacloudapi.cn, or the sandbox host:port
     graph_url: str = PUBLIC_GRAPH  # https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn, ...
     ca_file: str | None = None  # extra CA bundle to verify the hosts with (the sandbox's throw-away CA)
+    tls_insecure_hosts: list[str] = Field(default_factory=list)  # hosts NOT verified (logged as a warning every run)
     token_cache_file: str | None = None  # default: m365-token-cache.json beside the state database
     site: str  # "contoso.sharepoint.com:/sites/PMO" or a site id ("host,collection-guid,web-guid")
     site_timezone: str | None = None  # the site's regional time zone (date-only columns); default hub.timezone
@@ -182,6 +183,12 @@ class M365Settings(_Section):
         if "finance" in self.pull and not self.workbook_path:
             raise ValueError("pull includes 'finance': set workbook_path (the budget workbook in the site's library)")
         return self
+
+    def hosts(self, base_dir: Path | None = None) -> list[str]:
+        """The hosts (host:port) this section connects to: login and Graph."""
+        from urllib.parse import urlsplit
+
+        return [self.login_host, urlsplit(self.graph_url).netloc]
 
     @property
     def authority(self) -> str:

@@ -5,7 +5,8 @@ a JSON key file (google-auth fetches and refreshes the access token at the key f
 re-sends a request once after a 401). `RebasedSession` sends what gspread addresses to
 https://sheets.googleapis.com and https://www.googleapis.com to the configured `api_url` and `drive_url`
 instead (and google-auth's Regional Access Boundary lookup at https://iamcredentials.googleapis.com to
-`iam_url`), so the sandbox, a proxy or another Google universe can stand in; TLS verification stays on.
+`iam_url`), so the sandbox, a proxy or another Google universe can stand in; TLS is always verified (against
+`sheets.ca_file` when set), except for the hosts named in `sheets.tls_insecure_hosts`.
 
 Calls (one HTTP request each, plus token requests google-auth makes when needed):
 
@@ -34,7 +35,8 @@ from google.auth.transport.requests import AuthorizedSession
 from google.auth.transport.requests import Request as GoogleRequest
 from google.oauth2 import service_account
 
-from connectors.http import RETRIABLE_STATUS, RetryPolicy, classify, classify_transport, create_once, error_detail
+from connectors.http import (TLS, RETRIABLE_STATUS, RetryPolicy, classify, classify_transport, create_once,
+                             error_detail)
 from hub.errors import ConfigError, FatalError, RateLimitedError, RetriableError
 from hub.secrets import mask, register, register_private_key
 
@@ -87,10 +89,10 @@ def _rebase(url: str, rewrites: list[tuple[str, str]]) -> str:
 class _RebasedPlainSession(requests.Session):
     """The session google-auth uses for its own calls (token refresh, Regional Access Boundary lookup)."""
 
-    def __init__(self, rewrites: list[tuple[str, str]]):
+    def __init__(self, rewrites: list[tuple[str, str]], tls: TLS):
         super().__init__()
         self._rewrites = rewrites
-        self.mount("https://", requests.adapters.HTTPAdapter(max_retries=3))  # as google-auth's default session
+        tls.mount(self, max_retries=3)  # (connection retries as google-auth's default session has them)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         return super().request(method, _rebase(url, self._rewrites), *args, **kwargs)
@@ -134,11 +136,13 @@ class RebasedSession(AuthorizedSession):
     a real Google host when another one stands in. The token endpoint is the key file's `token_uri`.
     """
 
-    def __init__(self, credentials: Any, *, rewrites: list[tuple[str, str]]):
+    def __init__(self, credentials: Any, *, rewrites: list[tuple[str, str]], tls: TLS | None = None):
+        tls = tls or TLS(SYSTEM)
         self._rewrites = [(src.rstrip("/"), dst.rstrip("/")) for src, dst in rewrites
                           if src.rstrip("/") != dst.rstrip("/")]
-        self._plain = _RebasedPlainSession(self._rewrites)
+        self._plain = _RebasedPlainSession(self._rewrites, tls)
         super().__init__(credentials, auth_request=_TokenRequest(self._plain))
+        tls.mount(self)  # every HTTPS request verified as [sheets] says (ca_file, tls_insecure_hosts)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         return super().request(method, _rebase(url, self._rewrites), *args, **kwargs)
@@ -151,12 +155,14 @@ class RebasedSession(AuthorizedSession):
 class SheetsClient:
     def __init__(self, *, credentials: service_account.Credentials, api_url: str = SHEETS_HOST,
                  drive_url: str = GOOGLEAPIS_HOST, iam_url: str = IAM_HOST, policy: RetryPolicy,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, tls: TLS | None = None):
         self.policy = policy
         self.requests: Counter[str] = Counter()
         self.account = credentials.service_account_email
+        tls = tls or TLS(SYSTEM)
+        tls.warn()
         self.session = RebasedSession(credentials, rewrites=[(SHEETS_HOST, api_url), (GOOGLEAPIS_HOST, drive_url),
-                                                             (IAM_HOST, iam_url)])
+                                                             (IAM_HOST, iam_url)], tls=tls)
         self.gc = gspread.Client(auth=credentials, session=self.session)
         self.gc.set_timeout(timeout)
         self.http = self.gc.http_client

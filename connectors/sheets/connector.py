@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed, table_digest
-from connectors.http import RetryPolicy
+from connectors.http import TLS, RetryPolicy
 from connectors.sheets.client import SheetsClient, load_credentials
 from connectors.sheets.mapping import SheetsMapping, _Tab
 from connectors.sheets.settings import SheetsSettings, SpreadsheetSettings
@@ -300,7 +300,8 @@ class SheetsConnector(Connector):
         if self._client is None:
             s = self.settings
             self._client = SheetsClient(credentials=self._credentials, api_url=s.api_url, drive_url=s.drive_url,
-                                        iam_url=s.iam_url, policy=self.policy, timeout=s.timeout_s)
+                                        iam_url=s.iam_url, policy=self.policy, timeout=s.timeout_s,
+                                        tls=TLS.of(SYSTEM, s))
             self.requests = self._client.requests
         return self._client
 

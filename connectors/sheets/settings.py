@@ -81,6 +81,8 @@ class SheetsSettings(_S):
     drive_url: str = "https://www.googleapis.com"
     iam_url: str = "https://iamcredentials.googleapis.com"  # google-auth's Regional Access Boundary lookup
     timeout_s: float = Field(60.0, gt=0)
+    ca_file: str | None = None  # a CA bundle (PEM) to verify the hosts with, instead of the system's CAs
+    tls_insecure_hosts: list[str] = Field(default_factory=list)  # hosts NOT verified (logged as a warning every run)
     expect_in: list[str] = Field(default_factory=list)
     expected_from: list[str] = Field(default_factory=list)
     writeback: SheetsWriteback = Field(default_factory=SheetsWriteback)
@@ -115,6 +117,19 @@ class SheetsSettings(_S):
         if dup:
             raise ValueError(f"two spreadsheets share the name/id {dup[0]!r}; give each a unique name")
         return self
+
+    def hosts(self, base_dir: Path) -> list[str]:
+        """The hosts (host:port as in the URLs) this section connects to: the APIs and the key file's token_uri."""
+        import json
+        from urllib.parse import urlsplit
+
+        urls = [self.api_url, self.drive_url, self.iam_url]
+        key = Path(self.credentials_file).expanduser()
+        try:
+            urls.append(str(json.loads((key if key.is_absolute() else base_dir / key).read_text()).get("token_uri")))
+        except (OSError, ValueError, AttributeError):
+            pass  # (an unreadable key file is reported when the connector starts)
+        return [urlsplit(u).netloc for u in urls if u]
 
     def check(self, *, base_dir: Path, source: str) -> None:
         """Meaning checks after structure: the mapping file loads and is valid."""

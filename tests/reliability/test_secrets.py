@@ -319,7 +319,7 @@ def test_a_secret_pasted_into_the_config_is_not_echoed(world, key, value, tmp_pa
         text = text.replace('token_env = ""\n', f'token_env = "{value}"\n').replace('token_file = "config.jira-token"\n', "")
     else:
         text = text.replace('token_file = "config.jira-token"\n', f'token_file = "{value}"\n')
-    bad = tmp_path / "bad.toml"
+    bad = world.dir / f"pasted-{key}.toml"  # (beside the files it names)
     bad.write_text(text)
     for fmt in ("text", "json"):
         code, out = run_cli(["--log-format", fmt, "sync", "--config", str(bad)], capsys)
