@@ -11,8 +11,9 @@ Jira (search/jql pages hold at most 100 issues when fields are asked for):
              the issues a pull must return: every issue on a full pull, on an incremental pull those updated
              since the cursor minus the overlap window (JQL dates are minute-precise and search is eventually
              consistent, so a connector that skips the overlap loses changes, see api-notes.md)
-    writes = one PUT per project record whose governance fields changed + one request per summary comment
-             created or edited (no Jira API edits several issues' different values, or a comment, in one request)
+    writes = one bulk edit per distinct set of governance values written (POST /bulk/issues/fields sets the same
+             values into up to 1000 issues; learning its outcome takes at least one more GET, counted against the
+             hub, not here) + one request per summary comment created or edited (no API writes several comments)
 Google Sheets (per spreadsheet):
     reads  = 1 Drive files.get (modifiedTime: the only change signal, needed on every sync) + 1 read when the
              spreadsheet changed since the hub last read it, its own writes included (spreadsheets.get with
@@ -30,9 +31,11 @@ Microsoft Graph:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 JIRA_PAGE = 100
+BULK_MAX = 1000  # issues per Jira bulk edit
 GRAPH_BATCH = 20
 
 # route templates (as the sandbox counts them) that are writes / authentication
@@ -96,11 +99,15 @@ def minimum(*, before: dict, after: dict, prev_before: dict | None, counts: dict
     if "jira" in systems:
         fixed = 3 if first.get("jira") else 1
         new_c, edited_c = changed(before, after, "jira_comments")
-        fields_n = changed(before, after, "jira_fields")[1]
+        b, a = before.get("jira_fields") or {}, after.get("jira_fields") or {}
+        moved = [k for k in a if k in b and a[k] != b[k]]
+        sets = Counter(a[k] for k in moved)  # records given the same values share a bulk edit
+        value_sets = len(sets)
+        bulk_edits = sum(math.ceil(n / BULK_MAX) for n in sets.values())
         out["jira"] = {"reads": fixed + max(1, math.ceil(jira_window / JIRA_PAGE)),
-                       "writes": fields_n + new_c + edited_c,
-                       "detail": {"issues_to_read": jira_window, "fixed_reads": fixed, "records_changed": fields_n,
-                                  "comments_created": new_c, "comments_edited": edited_c}}
+                       "writes": bulk_edits + new_c + edited_c,
+                       "detail": {"issues_to_read": jira_window, "fixed_reads": fixed, "records_changed": len(moved),
+                                  "value_sets": value_sets, "comments_created": new_c, "comments_edited": edited_c}}
     if "sheets" in systems:
         ids = list((after.get("sheets") or {}).keys())
         reread = [i for i in ids if first.get("sheets") or prev_before is None

@@ -204,5 +204,33 @@ class JiraClient:
         return self._json("PUT", f"issue/{key}/comment/{comment_id}", body={"body": adf},
                           action=f"editing comment {comment_id} on {key}", count_as="PUT issue/comment")
 
+    # ---- bulk edit (Jira Cloud) ------------------------------------------------------------------------
+    def is_cloud(self) -> bool:
+        return getattr(self.jira, "deploymentType", None) == "Cloud"
+
+    def bulk_edit_options(self, keys: list[str], field_name: str) -> dict[str, dict[str, int]]:
+        """field id -> {option value: option id} of the select fields named like `field_name` that these issues
+        can be bulk edited in (GET /bulk/issues/fields: a bulk edit names options by id)."""
+        data = self._json("GET", "bulk/issues/fields", params={"issueIdsOrKeys": ",".join(keys), "searchText": field_name},
+                          action=f"listing the bulk-editable field {field_name!r}", count_as="GET bulk/issues/fields")
+        return {f["id"]: {str(o["value"]): int(o["optionId"]) for o in f.get("fieldOptions") or []
+                          if isinstance(o, dict) and "value" in o and "optionId" in o}
+                for f in (data or {}).get("fields") or [] if isinstance(f, dict) and "id" in f}
+
+    def bulk_edit(self, keys: list[str], edited: dict, actions: list[str], *, notify: bool) -> str:
+        """Submit one bulk edit (the same values into up to 1000 issues); returns its task id. Setting values is
+        idempotent, so a retried submission can only set them again."""
+        data = self._json("POST", "bulk/issues/fields", action=f"bulk editing {len(keys)} issues",
+                          body={"selectedIssueIdsOrKeys": keys, "selectedActions": actions, "editedFieldsInput": edited,
+                                "sendBulkNotification": notify}, count_as="POST bulk/issues/fields")
+        if not isinstance(data, dict) or not data.get("taskId"):
+            raise FatalError("jira: bulk edit: the answer has no taskId", system=SYSTEM)
+        return str(data["taskId"])
+
+    def bulk_task(self, task_id: str) -> dict:
+        """The progress of a bulk edit task (GET /bulk/queue/{taskId})."""
+        return self._json("GET", f"bulk/queue/{task_id}", action=f"reading bulk edit task {task_id}",
+                          count_as="GET bulk/queue") or {}
+
     def close(self) -> None:
         self.jira.close()

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import sys
+import time
 from datetime import date, datetime, timedelta, timezone
 from difflib import get_close_matches
 from typing import Any, ClassVar, Iterable
@@ -37,6 +39,7 @@ from hub.model import (
 from hub.state import JournalEntry, MirrorRecord
 
 SYSTEM = "jira"
+log = logging.getLogger("pmo_hub.jira")
 SYSTEM_FIELDS = ["summary", "issuetype", "status", "project", "parent", "priority", "assignee", "created",
                  "updated", "duedate", "resolutiondate", "labels", "description", "issuelinks"]
 PROJECT_STATES = {"active": "active", "on hold": "on_hold", "closed": "closed", "cancelled": "cancelled",
@@ -253,6 +256,11 @@ class JiraConnector(Connector):
     supplies: ClassVar[tuple[str, ...]] = ("projects", "work_items", "milestones", "raid", "status_reports",
                                            "approvals", "people")
     target_kinds: ClassVar[tuple[str, ...] | None] = ("project",)  # write-back reads project records only
+    # write-back hands over all ops of a run: field edits that set the same values go out as bulk edits
+    batch_writes: ClassVar[bool] = True
+    BULK_MIN = 4  # a bulk edit costs a POST and at least one GET of its task: worth it from four issues
+    BULK_MAX = 1000  # issues per bulk edit (Jira's limit)
+    BULK_WAIT_S = 300.0  # how long a bulk edit task may take before its outcome is left to the next run
 
     def __init__(self, settings: JiraSettings, mapping: JiraMapping, *, token: str, policy: RetryPolicy):
         super().__init__()
@@ -265,6 +273,9 @@ class JiraConnector(Connector):
         self.field_names: dict[str, str] = {}  # field id -> display name
         self.field_types: dict[str, str] = {}  # field id -> schema type
         self.account_id: str | None = None
+        self._issue_ids: dict[str, str] = {}  # project record key -> issue id (bulk edit results name ids)
+        self._options: dict[str, dict[str, int]] = {}  # select field id -> {value: option id}, for bulk edits
+        self._bulk_off: str | None = None  # why bulk edits are not used in this run (refused by the site)
 
     # ---- connection and field discovery ---------------------------------------------------------------
     @property
@@ -723,10 +734,16 @@ class JiraConnector(Connector):
     def targets(self, records: list[MirrorRecord]) -> list[WriteTarget]:
         wb = self.settings.writeback
         fields = tuple(k for k, v in self.mapping.governance.model_dump().items() if v) if wb.fields else ()
-        return [WriteTarget(SYSTEM, r.key, r.project_key or r.key, r.data.get("url"),
-                            dict(r.data.get("governance") or {}), fields, comment=wb.comment,
-                            comment_id=r.data.get("hub_comment_id"))
-                for r in records if r.kind == "project"]
+        out = []
+        for r in records:
+            if r.kind != "project":
+                continue
+            if r.data.get("id"):
+                self._issue_ids[r.key] = str(r.data["id"])
+            out.append(WriteTarget(SYSTEM, r.key, r.project_key or r.key, r.data.get("url"),
+                                   dict(r.data.get("governance") or {}), fields, comment=wb.comment,
+                                   comment_id=r.data.get("hub_comment_id")))
+        return out
 
     def _field_value(self, canonical: str, value: Any) -> Any:
         fid = self.field_ids[getattr(self.mapping.governance, canonical)]
@@ -740,6 +757,104 @@ class JiraConnector(Connector):
         if ftype in ("date", "datetime"):
             return str(value)
         return str(value)
+
+    def apply_batch(self, ops: list[WriteOp]) -> list[dict[str, Any] | ConnectorError]:
+        """Field edits that set the same values into several records go out as bulk edits (Jira Cloud: one POST
+        and a GET of its task for up to 1000 issues, instead of one PUT each); comments and the rest one by one."""
+        out: list[dict[str, Any] | ConnectorError | None] = [None] * len(ops)
+        for idxs in self._bulk_groups(ops):
+            for i, result in zip(idxs, self._bulk(ops, idxs)):
+                out[i] = result
+        for i, op in enumerate(ops):
+            if out[i] is None:
+                try:
+                    out[i] = self.apply(op)
+                except ConnectorError as e:
+                    out[i] = e
+        return out  # type: ignore[return-value]
+
+    def _bulk_groups(self, ops: list[WriteOp]) -> list[list[int]]:
+        """Indexes of field edits that set the same values, in groups worth a bulk edit (none off Cloud)."""
+        if self._bulk_off or not any(op.op == "fields" for op in ops) or not self.client.is_cloud():
+            return []
+        groups: dict[tuple, list[int]] = {}
+        for i, op in enumerate(ops):
+            if op.op == "fields" and op.record in self._issue_ids and all(a is not None for _b, a in op.changes.values()):
+                groups.setdefault(tuple(sorted((k, str(a)) for k, (_b, a) in op.changes.items())), []).append(i)
+        return [g[j:j + self.BULK_MAX] for g in groups.values() if len(g) >= self.BULK_MIN
+                for j in range(0, len(g), self.BULK_MAX)]
+
+    def _bulk(self, ops: list[WriteOp], idxs: list[int]) -> list[dict[str, Any] | ConnectorError | None]:
+        """One bulk edit of the same values into ops[idxs]: each op's outcome, or None (left to a single edit)."""
+        keys = [ops[i].record for i in idxs]
+        try:
+            edited = self._bulk_input(ops[idxs[0]], keys)
+            if edited is None:
+                return [None] * len(idxs)
+            task = self.client.bulk_edit(keys, edited, [e["fieldId"] for v in edited.values() for e in v],
+                                         notify=self.settings.writeback.notify_users)
+            progress = self._bulk_wait(task)
+        except FatalError as e:
+            if e.status in (400, 403, 404, 405):  # no bulk-change permission, or not offered here: one by one
+                self._bulk_off = str(e)
+                log.warning("jira: bulk edit refused (%s); editing issues one by one", e)
+                return [None] * len(idxs)
+            return [e] * len(idxs)
+        except ConnectorError as e:
+            return [e] * len(idxs)
+        if progress is None:
+            err = ConnectorError(f"jira: bulk edit task {task} did not finish within {self.BULK_WAIT_S:g} s; the "
+                                 "next run finds which values landed", system=SYSTEM)
+            return [err] * len(idxs)
+        done = {str(i) for i in progress.get("processedAccessibleIssues") or []}
+        failed = {str(k): v for k, v in (progress.get("failedAccessibleIssues") or {}).items()}
+        out: list[dict[str, Any] | ConnectorError | None] = []
+        for key in keys:
+            iid = self._issue_ids[key]
+            if iid in done:
+                out.append({})
+            elif iid in failed:
+                out.append(FatalError(f"jira: bulk edit of {key}: {'; '.join(map(str, failed[iid]))[:300]}",
+                                      system=SYSTEM))
+            else:
+                out.append(ConnectorError(f"jira: bulk edit task {task} did not process {key} (status "
+                                          f"{progress.get('status')})", system=SYSTEM))
+        return out
+
+    def _bulk_input(self, op: WriteOp, keys: list[str]) -> dict[str, list[dict]] | None:
+        """editedFieldsInput for the op's values (the same for every op of its group); None when a value has no
+        bulk form here (a text field, an option the site does not offer)."""
+        edited: dict[str, list[dict]] = {}
+        for canonical, (_before, after) in op.changes.items():
+            fid = self.field_ids[getattr(self.mapping.governance, canonical)]
+            ftype = self.field_types.get(fid, "string")
+            if ftype == "option":
+                if fid not in self._options:
+                    self._options.update(self.client.bulk_edit_options(keys[:20], self.field_names.get(fid, fid)))
+                oid = (self._options.get(fid) or {}).get(str(after))
+                if oid is None:
+                    return None
+                edited.setdefault("singleSelectFields", []).append({"fieldId": fid, "option": {"optionId": oid}})
+            elif ftype == "number":
+                edited.setdefault("clearableNumberFields", []).append({"fieldId": fid, "value": float(after)})
+            elif ftype == "date":
+                day = date.fromisoformat(str(after)[:10]).strftime("%d-%m-%Y")  # the API's "ISO" dd-mm-yyyy
+                edited.setdefault("datePickerFields", []).append({"fieldId": fid, "date": {"formattedDate": day}})
+            else:
+                return None
+        return edited
+
+    def _bulk_wait(self, task: str) -> dict | None:
+        """Poll a bulk edit task until it ends (COMPLETE, FAILED, ...); None when it runs past BULK_WAIT_S."""
+        started, delay = time.monotonic(), 0.25
+        while True:
+            progress = self.client.bulk_task(task)
+            if progress.get("status") not in ("ENQUEUED", "RUNNING", "CANCEL_REQUESTED", None):
+                return progress
+            if time.monotonic() - started + delay > self.BULK_WAIT_S:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     def apply(self, op: WriteOp) -> dict[str, Any]:
         if op.op == "fields":

@@ -14,8 +14,9 @@
 
 The state lives for the life of the process. The real `jira` client (pycontribs 3.10.5) works unmodified:
 serverInfo, myself, field, project, project/search, search/jql (GET and POST), search/approximate-count,
-issue GET/PUT, changelog, comments, user, issuetype, status, priority, statuscategory. `/rest/api/{2,3}/search`
-answers 410 as on Cloud. Bodies are Atlassian Document Format in v3 and plain text in v2; datetimes are
+issue GET/PUT, changelog, comments, user, issuetype, status, priority, statuscategory, and bulk edit (GET/POST
+bulk/issues/fields, GET bulk/queue/{taskId}; select, number and date picker fields; the task completes before
+the POST answers). `/rest/api/{2,3}/search` answers 410 as on Cloud. Bodies are Atlassian Document Format in v3 and plain text in v2; datetimes are
 rendered in the authenticated user's profile time zone (like Jira), which for the hub's bot is
 Australia/Sydney, never UTC. See `hub.sandbox.jql` for the query language served.
 
@@ -478,6 +479,7 @@ class JiraApp(App):
         self._search_cache: dict[tuple, list[int]] = {}
         self._stale: dict[int, tuple[_Issue, float]] = {}  # issue id -> (indexed snapshot, visible at monotonic)
         self.notifications: list[dict] = []
+        self._bulk_tasks: dict[str, dict] = {}  # task id -> BulkOperationProgress
         self._jql_fields = self._build_jql_fields()
         self.bot = self.add_user(bot_email, BOT_NAME, bot_time_zone, role="bot", admin=True, can_login=True)
         self._register_routes()
@@ -656,6 +658,9 @@ class JiraApp(App):
         r("POST", "/rest/api/{ver}/issue/{key}/comment", self.h_add_comment, write=True)
         r("GET", "/rest/api/{ver}/issue/{key}/comment/{id}", self.h_comment)
         r("PUT", "/rest/api/{ver}/issue/{key}/comment/{id}", self.h_edit_comment, write=True)
+        r("GET", "/rest/api/{ver}/bulk/issues/fields", self.h_bulk_fields)
+        r("POST", "/rest/api/{ver}/bulk/issues/fields", self.h_bulk_edit, write=True)
+        r("GET", "/rest/api/{ver}/bulk/queue/{task}", self.h_bulk_task)
 
     # ---- request helpers ----
     def _ctx(self, req: Request) -> _Render:
@@ -1231,6 +1236,110 @@ class JiraApp(App):
             self._apply_ops(issue, fid, ops, c, changes, errors)
         if errors:
             raise _field_errors(errors)
+        self._apply_edit(issue, changes, req.user, notify)  # type: ignore[attr-defined]
+        if (req.arg("returnIssue") or "").lower() == "true":
+            expand = {e.lower() for e in self._multi_arg(req, "expand")}
+            return Response(200, self.render_issue(issue, c, _FieldSelection(None, "*all"), expand))
+        return Response(204)
+
+    # ---- handlers: bulk edit ----
+    def h_bulk_fields(self, req: Request) -> dict:
+        """The custom fields every given issue can be bulk edited in, with select options (`searchText` filters
+        by name). One page: the site has fewer than 50 such fields."""
+        refs = self._multi_arg(req, "issueIdsOrKeys")
+        if not refs:
+            raise HTTPError(400, "The 'issueIdsOrKeys' parameter is required.")
+        issues = [self._issue_or_404(ref) for ref in refs]
+        text = (req.arg("searchText") or "").strip().lower()
+        out = []
+        for f in CUSTOM_FIELDS:
+            if f.type not in _BULK_INPUT or not all(self._editable(i, f.id) for i in issues):
+                continue
+            if text and text not in f.name.lower():
+                continue
+            entry: dict[str, Any] = {"id": f.id, "name": f.name, "type": _CUSTOM_TYPE[f.type][1], "isRequired": False}
+            if f.type == "select":
+                entry["fieldOptions"] = [{"optionId": int(oid), "value": value} for oid, value in OPTIONS[f.id]]
+            out.append(entry)
+        return {"fields": out}
+
+    def h_bulk_edit(self, req: Request) -> Response:
+        """Bulk edit: the same values into up to 1000 issues; answers 201 with a task id (done by then)."""
+        c = self._ctx(req)
+        body = req.json()
+        if not isinstance(body, dict):
+            raise _bulk_error("The request body must be a JSON object.")
+        refs, actions = body.get("selectedIssueIdsOrKeys"), body.get("selectedActions")
+        edited = body.get("editedFieldsInput")
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, (str, int)) for r in refs):
+            raise _bulk_error("selectedIssueIdsOrKeys must list at least one issue id or key.")
+        if len(refs) > BULK_MAX_ISSUES:
+            raise _bulk_error(f"A maximum of {BULK_MAX_ISSUES} issues can be edited in one bulk edit.")
+        if not isinstance(actions, list) or not actions or not all(isinstance(a, str) for a in actions):
+            raise _bulk_error("selectedActions must list the ids of the fields to edit.")
+        if len(actions) > BULK_MAX_FIELDS:
+            raise _bulk_error(f"A maximum of {BULK_MAX_FIELDS} fields can be edited in one bulk edit.")
+        if not isinstance(edited, dict):
+            raise _bulk_error("editedFieldsInput must be an object.")
+        values: dict[str, Any] = {}  # field id -> the value as PUT /issue takes it
+        for kind, entries in edited.items():
+            if kind not in _BULK_KINDS:
+                raise _bulk_error(f"editedFieldsInput.{kind} is not supported by the sandbox; supported: "
+                                  f"{', '.join(sorted(_BULK_KINDS))}")
+            if not isinstance(entries, list):
+                raise _bulk_error(f"editedFieldsInput.{kind} must be a list.")
+            for entry in entries:
+                fid = entry.get("fieldId") if isinstance(entry, dict) else None
+                f = CF_BY_ID.get(fid or "")
+                if f is None or _BULK_INPUT.get(f.type) != kind:
+                    raise _bulk_error(f"editedFieldsInput.{kind}: {fid!r} is not a field of that kind.")
+                values[f.id] = _bulk_value(kind, entry)
+        missing = sorted(set(values) - set(actions))
+        if missing:
+            raise _bulk_error("The following editedFieldInput values are not listed as selectedActions : "
+                              + ", ".join(missing))
+        extra = sorted(set(actions) - set(values))
+        if extra:
+            raise _bulk_error("The following selectedActions have no value in editedFieldsInput : " + ", ".join(extra))
+        notify = body.get("sendBulkNotification", True) is not False
+        user: JiraUser = req.user  # type: ignore[attr-defined]
+        task_id = str(10000 + len(self._bulk_tasks))
+        started = _now()
+        processed: list[int] = []
+        failed: dict[str, list[str]] = {}
+        invalid = 0
+        for ref in dict.fromkeys(str(r) for r in refs):
+            issue = self.issues.get(int(ref)) if ref.isdigit() else self._by_key.get(ref.upper())
+            if issue is None:
+                invalid += 1
+                continue
+            changes: dict[str, Any] = {}
+            errors: dict[str, str] = {}
+            for fid, value in values.items():
+                self._convert_into(issue, fid, value, c, changes, errors)
+            if errors:
+                failed[str(issue.id)] = list(errors.values())
+                continue
+            self._apply_edit(issue, changes, user, notify)
+            processed.append(issue.id)
+        done = _now()
+        self._bulk_tasks[task_id] = {
+            "taskId": task_id, "status": "COMPLETE", "progressPercent": 100,
+            "submittedBy": {"accountId": user.account_id}, "created": started.isoformat(timespec="milliseconds"),
+            "started": started.isoformat(timespec="milliseconds"), "updated": done.isoformat(timespec="milliseconds"),
+            "totalIssueCount": len(refs), "processedAccessibleIssues": processed,
+            "failedAccessibleIssues": failed, "invalidOrInaccessibleIssueCount": invalid}
+        return Response(201, {"taskId": task_id})
+
+    def h_bulk_task(self, req: Request) -> dict:
+        task = self._bulk_tasks.get(req.params["task"])
+        if task is None:
+            raise HTTPError(404, f"Task {req.params['task']} not found.")
+        return task
+
+    # -- edit helpers --
+    def _apply_edit(self, issue: _Issue, changes: dict[str, Any], by: JiraUser, notify: bool) -> None:
+        """Set the converted values; a real change bumps `updated`, is recorded in the changelog and notified."""
         items = []
         for fid, new in changes.items():
             old = self._get_value(issue, fid)
@@ -1242,15 +1351,10 @@ class JiraApp(App):
             self._touch(issue, now)
             for fid, new in changes.items():
                 self._set_value(issue, fid, new)
-            self.add_history(issue, req.user.account_id, issue.updated, items)  # type: ignore[attr-defined]
+            self.add_history(issue, by.account_id, issue.updated, items)
             if notify:
-                self._notify(issue, req.user, "issue_updated")  # type: ignore[arg-type]
-        if (req.arg("returnIssue") or "").lower() == "true":
-            expand = {e.lower() for e in self._multi_arg(req, "expand")}
-            return Response(200, self.render_issue(issue, c, _FieldSelection(None, "*all"), expand))
-        return Response(204)
+                self._notify(issue, by, "issue_updated")
 
-    # -- edit helpers --
     def _editable(self, issue: _Issue, fid: str) -> bool:
         if fid in EDITABLE_SYSTEM:
             return True
@@ -1593,6 +1697,37 @@ class JiraApp(App):
 
 
 # ---- module helpers ---------------------------------------------------------------------------------------
+BULK_MAX_ISSUES, BULK_MAX_FIELDS = 1000, 200
+_BULK_INPUT = {"select": "singleSelectFields", "number": "clearableNumberFields", "date": "datePickerFields"}
+_BULK_KINDS = set(_BULK_INPUT.values())
+
+
+def _bulk_error(message: str) -> HTTPError:
+    return HTTPError(400, message, body={"errors": [{"message": message}]})
+
+
+def _bulk_value(kind: str, entry: dict) -> Any:
+    """A bulk edit input entry as the value PUT /issue takes for the same field."""
+    if kind == "singleSelectFields":
+        option = entry.get("option") if isinstance(entry.get("option"), dict) else {}
+        if option.get("optionId") is None:
+            raise _bulk_error(f"singleSelectFields: {entry.get('fieldId')}: option.optionId is required.")
+        return {"id": str(option["optionId"])}
+    if kind == "clearableNumberFields":
+        return entry.get("value")
+    text = ((entry.get("date") or {}).get("formattedDate") if isinstance(entry.get("date"), dict) else None)
+    if text is None:
+        raise _bulk_error(f"datePickerFields: {entry.get('fieldId')}: date.formattedDate is required.")
+    if text == "":
+        return None
+    for fmt in ("%d-%m-%Y", "%d/%b/%y", "%Y-%m-%d"):  # the documented "ISO" dd-mm-yyyy and d/mmm/yy
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    raise _bulk_error(f"datePickerFields: {entry.get('fieldId')}: {text!r} is not a date (d/mmm/yy or dd-mm-yyyy).")
+
+
 def _field_errors(errors: dict[str, str]) -> HTTPError:
     """A 400 in Jira's shape for per-field problems: {"errorMessages": [], "errors": {field: message}}."""
     return HTTPError(400, "; ".join(f"{k}: {v}" for k, v in errors.items()),
