@@ -103,8 +103,7 @@ def write_report(cfg, state, outcome, fmt: str, path: Path) -> Path:
     from hub.reporting import build_report_data
 
     data = build_report_data(cfg, state, outcome)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return render(fmt, data, path)
+    return render(fmt, data, path)  # (owner-only, like the directories it creates)
 
 
 # ---- commands -----------------------------------------------------------------------------------------
@@ -207,7 +206,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         state.close()
     cols = ["at", "run_id", "system", "record", "project", "field", "before", "after", "outcome", "reason"]
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+        from hub.files import private_dir, private_file
+
+        private_dir(Path(args.csv).parent)
+        with open(private_file(Path(args.csv)), "w", newline="", encoding="utf-8") as fh:  # owner-only
             w = csv.DictWriter(fh, fieldnames=cols)
             w.writeheader()
             for r in rows:

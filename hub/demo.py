@@ -12,13 +12,14 @@ from pathlib import Path
 
 from hub import config as config_mod
 from hub import sync
+from hub.files import private_dir
 from hub.sandbox.run import start, write_config
 from hub.state import State
 
 
 def run_demo(out_dir: Path) -> list[str]:
     out_dir = out_dir.resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # it holds the sandbox's credential files and the state (owner-only)
     for stale in ("state.db", "state.db-wal", "state.db-shm"):
         (out_dir / stale).unlink(missing_ok=True)
     lines: list[str] = []

@@ -61,6 +61,7 @@ import schedule
 
 from hub.config import WEEKDAYS, Config, JobSettings
 from hub.errors import ConfigError, HubError, StateError
+from hub.files import private_dir
 from hub.logs import run_context
 from hub.metrics import SEVERITIES, Metrics, MetricsServer
 from hub.secrets import mask
@@ -183,7 +184,7 @@ def write_reports(cfg: Config, state: State, outcome: Any, job: JobSettings, occ
 
     data = build_report_data(cfg, state, outcome)
     out_dir = cfg.path(cfg.report.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)  # owner-only, as the reports in it
     stamp = occurrence.astimezone(cfg.tz).strftime("%Y%m%d-%H%M")
     paths = [render(fmt, data, out_dir / f"{job.name}-{stamp}.{fmt}") for fmt in cfg.report.formats]
     log.info("job %s: reports written: %s", job.name, ", ".join(str(p) for p in paths))

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import uuid
@@ -43,6 +42,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from hub.errors import StateError
+from hub.files import private_dir, private_file
 from hub.secrets import mask, register
 
 log = logging.getLogger("pmo_hub.state")
@@ -222,10 +222,12 @@ class State:
     def _open_sqlite(cls, url: str) -> "State":
         path = Path(url.removeprefix("sqlite:///")).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not path.exists():
-                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
+            private_dir(path.parent)
+            # owner-only, and tightened if an older version or a copy left it (or its WAL) readable by others;
+            # SQLite creates the WAL and shared-memory files with the database file's mode
+            for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if p == path or p.exists():
+                    private_file(p)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")

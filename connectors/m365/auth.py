@@ -40,6 +40,7 @@ import requests
 from connectors.http import TLS, RetryPolicy, classify, classify_transport, error_detail
 from connectors.m365.settings import M365Settings
 from hub.errors import ConfigError, FatalError, RetriableError
+from hub.files import private_dir, private_file
 from hub.secrets import mask, register, register_private_key
 
 SYSTEM = "m365"
@@ -88,7 +89,7 @@ class TokenCacheFile:
                 return
             data = self.cache.serialize()
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
                 tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -106,11 +107,13 @@ _APPS: dict[tuple, tuple[msal.ClientApplication, threading.Lock]] = {}
 
 
 def cache_file(path: Path) -> TokenCacheFile:
-    """The process's one `TokenCacheFile` for `path`."""
+    """The process's one `TokenCacheFile` for `path` (the file tightened to owner-only if someone loosened it)."""
     key = str(path.resolve())
     with _LOCK:
         if key not in _CACHES:
             _CACHES[key] = TokenCacheFile(path)
+        elif path.exists():
+            private_file(path)
         return _CACHES[key]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hub.errors import ConfigError
+from hub.files import private_dir, private_file
 from hub.report.data import NONE_LABEL, SEVERITIES, ProjectSummary, ReportData, Summary, TrendPoint
 from hub.report.html import render_html
 from hub.report.tabular import (
@@ -56,8 +57,13 @@ def render(fmt: str, data: ReportData, out: Path) -> Path:
     out = Path(out)
     if out.is_dir():
         out = out / f"report.{fmt}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return renderer(data, out)
+    # owner-only (project data, people's e-mails): a writer that opens the path keeps the mode; one that
+    # replaces the file (xlsx) is tightened after
+    private_dir(out.parent)
+    private_file(out)
+    written = renderer(data, out)
+    private_file(written)
+    return written
 
 
 def pm_digests(data: ReportData) -> dict[str, str]:

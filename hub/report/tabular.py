@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from hub.files import private_file
 from hub.model import Result
 from hub.report.data import NONE_LABEL, SEVERITIES, ReportData, family_of
 
@@ -258,7 +259,7 @@ def _append_rows(path: Path, sheet: str, rows: Iterator[str]) -> None:
     import xml.etree.ElementTree as ET
     import zipfile
 
-    tmp = path.with_name(path.name + ".part")
+    tmp = private_file(path.with_name(path.name + ".part"))  # (owner-only like the file it replaces)
     with zipfile.ZipFile(path) as zin:
         wbx = ET.fromstring(zin.read("xl/workbook.xml"))
         rid = next(el.get(f"{{{_REL_NS}}}id") for el in wbx.iter(f"{{{_MAIN_NS}}}sheet") if el.get("name") == sheet)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hub.files import private_dir
 from hub.sandbox.server import SandboxServer
 
 
@@ -128,7 +129,7 @@ def write_config(server: SandboxServer, path: Path, *, state: str = "state.db", 
     `sheets=False` leaves out the [sheets] section, `m365=False` the [m365] section (a Jira-only hub).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # it holds the credential files (owner-only)
     sheets_text = sheets_section(server, path) if sheets and any(a.system == "sheets" for a in server.apps) else ""
     m365_text = m365_section(server, path) if m365 and any(a.system == "graph" for a in server.apps) else ""
     jira = server.app("jira")
