@@ -4,6 +4,7 @@
     client.get("sites/contoso.sharepoint.com:/sites/PMO")
     for page in client.pages("sites/{id}/lists/{id}/columns"): ...
     items, link = client.delta("sites/{id}/lists/{id}", link=None, page_size=200)   # DeltaExpired on 410
+    items, link = client.delta(path, link=link, page_size=200, first=page)      # page: read inside a $batch
     out = client.batch([BatchRequest("1", "PATCH", "/sites/.../fields", body={...})])
 
 - Authentication: a bearer token from the credential (msal, `connectors.m365.auth`) on every request. A 401
@@ -211,19 +212,23 @@ class GraphClient:
             next_path, next_params = link, None
 
     # ---- SharePoint list delta -------------------------------------------------------------------------
-    def delta(self, list_path: str, *, link: str | None, page_size: int, action: str) -> tuple[list[dict], str]:
-        """Changed items since `link` (every item when None) and the next delta link. Raises DeltaExpired."""
+    def delta(self, list_path: str, *, link: str | None, page_size: int, action: str,
+              first: dict | None = None) -> tuple[list[dict], str]:
+        """Changed items since `link` (every item when None) and the next delta link. Raises DeltaExpired.
+        `first`: the first page, already read (inside a $batch): the rest follows from its links."""
         items: list[dict] = []
         path = link or f"{list_path}/items/delta"
         params = None if link else {"$expand": "fields", "$top": str(page_size)}
         seen: set[str] = set()
+        page = first
         while True:
-            try:
-                page = self.get(path, params=params, action=action, count_as="GET lists/items/delta")
-            except FatalError as e:
-                if e.status == 410:
-                    raise DeltaExpired(str(e)) from e
-                raise
+            if page is None:
+                try:
+                    page = self.get(path, params=params, action=action, count_as="GET lists/items/delta")
+                except FatalError as e:
+                    if e.status == 410:
+                        raise DeltaExpired(str(e)) from e
+                    raise
             items.extend(page.get("value") or [])
             if page.get("@odata.deltaLink"):
                 return items, page["@odata.deltaLink"]
@@ -234,7 +239,11 @@ class GraphClient:
             if nxt in seen:
                 raise ConnectorError(f"m365: {action}: the server repeated a delta link (loop detected)", system=SYSTEM)
             seen.add(nxt)
-            path, params = nxt, None
+            path, params, page = nxt, None, None
+
+    def relative(self, url: str) -> str:
+        """A Graph URL (a delta link) as a $batch request's URL, relative to the version root."""
+        return url[len(self.base):] if url.startswith(self.base) else url
 
     # ---- $batch ----------------------------------------------------------------------------------------
     def batch(self, reqs: list[BatchRequest], *, action: str) -> dict[str, BatchResponse]:

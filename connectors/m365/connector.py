@@ -15,6 +15,9 @@ Pull (`pull(cursor, full=...)`), by part (`m365.pull`):
 - finance: one range of the budget workbook (header row + budget lines); actual and forecast cost are summed per
   project key.
 
+An incremental pull sends its first reads (each list's delta link, the workbook range) in one `$batch`, so a pull
+with nothing changed is one request; further delta pages follow on their own.
+
 Every value that cannot be read is left empty and named in the record's `invalid` entry: "SharePoint list 'RAID
 Log' item 17 column 'Probability': '7' is not a whole number from 1 to 5".
 
@@ -344,11 +347,12 @@ class M365Connector(Connector):
         notes: list[str] = []
         records: list[MirrorRecord] = []
         parts_state: dict[str, Any] = dict(cur.get("parts") or {})
+        first = {} if full else self._first_reads(meta, parts_state)
         for alias in self._list_aliases():
             if alias == "results":  # hub-owned, written only (see _write_results)
                 continue
             state = dict(parts_state.get(alias) or {})
-            recs, state = self._pull_list(alias, meta, state, full=full, notes=notes)
+            recs, state = self._pull_list(alias, meta, state, full=full, notes=notes, first=first.get(alias))
             records.extend(recs)
             parts_state[alias] = state
         if "planner" in self.settings.pull:
@@ -358,7 +362,7 @@ class M365Connector(Connector):
             parts_state["planner"] = state
         if "finance" in self.settings.pull:
             state = dict(parts_state.get("finance") or {})
-            recs, state = self._pull_finance(meta, state, full=full, notes=notes)
+            recs, state = self._pull_finance(meta, state, full=full, notes=notes, first=first.get("finance"))
             records.extend(recs)
             parts_state["finance"] = state
         for note in notes:
@@ -367,13 +371,38 @@ class M365Connector(Connector):
         out.update({"meta": meta, "parts": parts_state})
         return PullResult(SYSTEM, records, full, out, notes)
 
+    def _first_reads(self, meta: dict, parts: dict[str, Any]) -> dict[str, dict]:
+        """An incremental pull's first reads (each list's delta link, the workbook range) in one $batch: with
+        nothing changed, the whole pull is one request. Part -> first page; a part whose answer is not a
+        success is left out and read on its own (which handles an expired delta link)."""
+        reqs: list[BatchRequest] = []
+        for alias in self._list_aliases():
+            st = parts.get(alias) or {}
+            if alias != "results" and st.get("delta") and st.get("list_id") == meta["lists"][alias]["id"]:
+                reqs.append(BatchRequest(alias, "GET", self.client.relative(st["delta"]),
+                                         count_as="GET lists/items/delta"))
+        fin = parts.get("finance") or {}
+        if "finance" in self.settings.pull and fin.get("item_id"):
+            reqs.append(BatchRequest("finance", "GET", "/" + self._range_path(meta, fin["item_id"])
+                                     + "?$select=address,values", count_as="GET drive/items/workbook/range"))
+        if len(reqs) < 2:
+            return {}
+        answers = self.client.batch(reqs, action="reading changes of the lists and the workbook range")
+        return {k: a.body for k, a in answers.items() if a.ok and isinstance(a.body, dict)}
+
+    def _range_path(self, meta: dict, item_id: str) -> str:
+        fm = self.mapping.finance
+        where = "usedRange(valuesOnly=true)" if fm.range == "usedRange" else f"range(address='{fm.range}')"
+        return (f"sites/{quote(meta['site_id'], safe=',')}/drive/items/{item_id}/workbook/worksheets/"
+                f"{quote(fm.worksheet)}/{where}")
+
     @staticmethod
     def _tombstones(gone: set[str]) -> list[MirrorRecord]:
         stamp = datetime.now(timezone.utc).isoformat()
         return [MirrorRecord(SYSTEM, key, "deleted", None, f"deleted {stamp}", {}) for key in sorted(gone)]
 
-    def _pull_list(self, alias: str, meta: dict, state: dict, *, full: bool, notes: list[str]
-                   ) -> tuple[list[MirrorRecord], dict]:
+    def _pull_list(self, alias: str, meta: dict, state: dict, *, full: bool, notes: list[str],
+                   first: dict | None = None) -> tuple[list[MirrorRecord], dict]:
         lst = meta["lists"][alias]
         display = lst["display"]
         path = f"sites/{quote(meta['site_id'], safe=',')}/lists/{lst['id']}"
@@ -382,7 +411,8 @@ class M365Connector(Connector):
         known = set(state.get("keys") or [])
         try:
             items, new_link = self.client.delta(path, link=link, page_size=self.settings.page_size,
-                                                action=f"reading changes of the list {display!r}")
+                                                action=f"reading changes of the list {display!r}",
+                                                first=first if link else None)
         except DeltaExpired:
             notes.append(f"list {display!r}: the delta token expired (HTTP 410 resyncRequired); read the whole "
                          "list again")
@@ -621,7 +651,8 @@ class M365Connector(Connector):
         return m.group("status"), int(m.group("n"))
 
     # ---- Excel -----------------------------------------------------------------------------------------
-    def _pull_finance(self, meta: dict, state: dict, *, full: bool, notes: list[str]) -> tuple[list[MirrorRecord], dict]:
+    def _pull_finance(self, meta: dict, state: dict, *, full: bool, notes: list[str],
+                      first: dict | None = None) -> tuple[list[MirrorRecord], dict]:
         fm = self.mapping.finance
         c = self.client
         site = f"sites/{quote(meta['site_id'], safe=',')}"
@@ -632,10 +663,9 @@ class M365Connector(Connector):
                          action=f"finding the workbook {path!r}")
             item_id = item["id"]
             state["url"] = item.get("webUrl")
-        sheet = quote(fm.worksheet)
-        where_range = "usedRange(valuesOnly=true)" if fm.range == "usedRange" else f"range(address='{fm.range}')"
-        rng = c.get(f"{site}/drive/items/{item_id}/workbook/worksheets/{sheet}/{where_range}",
-                    params={"$select": "address,values"}, action=f"reading {fm.worksheet}!{fm.range} of {path!r}")
+        rng = first if first is not None and item_id == state.get("item_id") else c.get(
+            self._range_path(meta, item_id), params={"$select": "address,values"},
+            action=f"reading {fm.worksheet}!{fm.range} of {path!r}")
         values: list[list[Any]] = rng.get("values") or []
         if not values:
             raise ConfigError(f"m365 mapping [finance]: {path} {fm.worksheet}!{fm.range} is empty")
