@@ -20,10 +20,11 @@ Google Sheets (per spreadsheet):
              grid data returns the tabs and every value in one request)
     writes = 1 per spreadsheet whose content changed (spreadsheets:batchUpdate can add a tab and write cells in
              one request)
-Microsoft Graph:
-    reads  = per list ceil(items returned / largest page) (at least 1) + 1 workbook range read, plus on a full
-             pull the discovery a hub must make: the site, its lists, the hidden User Information List, each
-             list's columns (display name -> internal name)
+Microsoft Graph ($batch takes up to 20 independent requests, reads too):
+    reads  = incremental: one $batch with each list's delta link and the workbook range, plus each further
+             delta page (items returned / largest page); full: the site, then one $batch listing its lists
+             and the hidden User Information List, then one $batch with each list's columns (display name ->
+             internal name), each list's first delta page and the workbook range, plus each further page
     writes = ceil(list items and Planner tasks changed / 20) ($batch) + one request per Teams message and mail
              sent (as sent: a summary is split only where Teams' message size demands)
 """
@@ -71,6 +72,12 @@ def classify(stats: dict[str, dict]) -> dict[str, dict[str, int]]:
                     reads += n
         if system == "graph":
             auth += (stats.get("login") or {}).get("total", 0)
+            # a $batch is a read when it carries reads: the hub never mixes reads and writes in one, and sends
+            # at most 20 requests in each, so ceil(inner GETs / 20) of the $batch requests are reads
+            inner_gets = sum(n for route, n in (s.get("batched") or {}).items() if route.startswith("GET "))
+            read_batches = min(math.ceil(inner_gets / GRAPH_BATCH), (s.get("routes") or {}).get("POST /v1.0/$batch", 0))
+            writes -= read_batches
+            reads += read_batches
         out[system] = {"auth": auth, "reads": reads, "writes": writes, "total": reads + writes,
                        "all": auth + reads + writes,
                        "throttled": s.get("throttled", 0) + (stats.get("login", {}).get("throttled", 0)
@@ -122,8 +129,10 @@ def minimum(*, before: dict, after: dict, prev_before: dict | None, counts: dict
                  items.get("User Information List", 0)}
         if graph_delta_items is not None:
             lists = {k: graph_delta_items.get(k, 0) for k in lists}
-        reads = sum(max(1, math.ceil(n / page)) for n in lists.values()) + 1
-        discovery = 1 + 1 + 1 + len(lists) if (full or first.get("graph")) else 0
+        further = sum(max(1, math.ceil(n / page)) - 1 for n in lists.values())
+        batched = math.ceil((len(lists) + 1) / GRAPH_BATCH)  # first delta pages and the range
+        discovery = 2 if (full or first.get("graph")) else 0  # the site; its lists (+ columns in the batch)
+        reads = batched + further
         new_i, edited_i = changed(before, after, "graph_items")
         new_t, edited_t = changed(before, after, "planner")
         msgs = (after.get("messages", 0) - before.get("messages", 0)) + (after.get("mails", 0) - before.get("mails", 0))
