@@ -43,7 +43,10 @@ def private_file(path: Path) -> Path:
         if os.stat(path).st_mode & 0o777 != FILE_MODE:
             os.chmod(path, FILE_MODE)
         return path
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE)
+    try:  # (O_EXCL: a file another thread made meanwhile is not opened, for the same reason)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+    except FileExistsError:
+        return private_file(path)
     try:
         os.fchmod(fd, FILE_MODE)  # (the mode given to open is masked by the umask)
     finally:

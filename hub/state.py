@@ -32,6 +32,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -84,6 +85,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_job ON runs (job, started);
     """,
 ]
+
+
+def _wal(conn: sqlite3.Connection, tries: int = 50) -> None:
+    """Put the database in WAL mode. Workers opening a fresh store together race for it, and SQLite answers the
+    losers "database is locked" at once (its busy timeout does not cover this switch): try again shortly."""
+    for n in range(tries):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or n == tries - 1:
+                raise
+            time.sleep(0.02 * (n + 1))
 
 
 def utcnow() -> datetime:
@@ -229,7 +244,7 @@ class State:
                 if p == path or p.exists():
                     private_file(p)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as e:
