@@ -121,6 +121,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         _print_plan(outcome.plan)
     for line in _summary_lines(outcome):
         out(line)
+    if cfg.hub.read_only:
+        out("Read-only (hub.read_only): nothing is written to any source")
     return EXIT_ERROR if outcome.outcome != "ok" else EXIT_OK
 
 
@@ -170,6 +172,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hub import sync
 
     cfg = _load(args)
+    if args.publish and cfg.hub.read_only:
+        raise ConfigError("--publish: hub.read_only is set, so nothing is sent; drop --publish (or read_only)")
     if args.publish and not (cfg.m365 and cfg.m365.enabled and cfg.m365.publish.active):
         raise ConfigError("--publish: nothing to publish. Set [m365.publish] executive_mail_to, executive_teams "
                           "or pm_digests in the config (see config.example.toml)")

@@ -33,6 +33,9 @@ class _Section(BaseModel):
 class HubSettings(_Section):
     timezone: str = "UTC"  # the PMO's time zone: "today" for rules, report times, schedules
     name: str = "PMO portfolio"
+    # read-only: nothing is written to any source, nor published, whatever the [*.writeback] sections say; the
+    # connectors then ask only for read scopes (Google, Microsoft delegated sign-in), so read grants suffice
+    read_only: bool = False
 
     @field_validator("timezone")
     @classmethod
@@ -351,8 +354,25 @@ def from_dict(raw: dict, *, source: str = "<config>", base_dir: Path | None = No
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source, Config)) from None
     cfg.base_dir = base_dir or Path(".").resolve()
+    if cfg.hub.read_only:
+        read_only(cfg)
     _check_meaning(cfg, source)
     return cfg
+
+
+def read_only(cfg: Config) -> None:
+    """`hub.read_only`: switch off every write-back and publication, and narrow the scopes asked for to reads."""
+    if cfg.jira is not None:
+        cfg.jira.writeback.fields = cfg.jira.writeback.comment = False
+    if cfg.sheets is not None:
+        cfg.sheets.writeback.fields = cfg.sheets.writeback.results_tab = False
+    if cfg.m365 is not None:
+        wb, pub = cfg.m365.writeback, cfg.m365.publish
+        wb.fields = wb.planner = wb.results_list = False
+        wb.teams_team_id = wb.teams_channel_id = wb.mail_to = wb.mail_from = None
+        pub.executive_mail_to, pub.executive_teams, pub.pm_digests = [], False, False
+        if "delegated_scopes" not in cfg.m365.model_fields_set:  # (the default: what is read, now nothing written)
+            cfg.m365.__dict__["delegated_scopes"] = cfg.m365.least_scopes()
 
 
 def _check_meaning(cfg: Config, source: str) -> None:

@@ -83,8 +83,8 @@ class M365Settings(_Section):
     # "app": app-only client credentials (a secret or a certificate); "device_code": a person signs in once
     # (delegated; `delegated_scopes`), e.g. where app-only posting to Teams is not allowed
     auth: Literal["app", "device_code"] = "app"
-    delegated_scopes: list[str] = Field(default_factory=lambda: [
-        "Sites.ReadWrite.All", "Tasks.ReadWrite", "Files.Read.All", "ChannelMessage.Send", "Mail.Send"])
+    # default: what `pull` and the write-back need and no more (`least_scopes`; README, least privilege)
+    delegated_scopes: list[str] = Field(default_factory=list)
     client_secret_env: str | None = "PMO_HUB_M365_SECRET"
     client_secret_file: str | None = None
     certificate_file: str | None = None  # PEM holding the private key and its certificate (instead of a secret)
@@ -189,6 +189,30 @@ class M365Settings(_Section):
         from urllib.parse import urlsplit
 
         return [self.login_host, urlsplit(self.graph_url).netloc]
+
+    @model_validator(mode="after")
+    def _scopes(self) -> "M365Settings":
+        if "delegated_scopes" not in self.model_fields_set:  # (not marked as set: hub.read_only derives it again)
+            self.__dict__["delegated_scopes"] = self.least_scopes()
+        return self
+
+    def least_scopes(self) -> list[str]:
+        """The delegated Graph scopes this section's reads and writes need, and no more (device-code sign-in)."""
+        parts, wb, pub = set(self.pull), self.writeback, self.publish
+        out = []
+        if wb.fields or wb.results_list:
+            out.append("Sites.ReadWrite.All")
+        elif parts & {"register", "raid", "status_reports", "approvals", "finance"}:
+            out.append("Sites.Read.All")
+        if "planner" in parts:
+            out += ["Tasks.ReadWrite" if wb.planner else "Tasks.Read", "User.ReadBasic.All"]  # (assignees)
+        if "finance" in parts:
+            out.append("Files.ReadWrite.All")  # Microsoft's workbook API asks for it even to read a range
+        if wb.teams_channel_id or pub.executive_teams:
+            out += ["ChannelMessage.Send", "ChannelMessage.Read.All"]  # (read: recovery looks for what landed)
+        if wb.mail_to or pub.active:
+            out += ["Mail.Send", "Mail.Read"]  # (read: the signed-in mailbox's sent items, for recovery)
+        return out
 
     @property
     def authority(self) -> str:

@@ -45,8 +45,10 @@ SYSTEM = "sheets"
 SHEETS_HOST = "https://sheets.googleapis.com"
 GOOGLEAPIS_HOST = "https://www.googleapis.com"
 IAM_HOST = "https://iamcredentials.googleapis.com"  # google-auth's Regional Access Boundary lookup
-# least privilege: the spreadsheets, and Drive file metadata (modifiedTime) only
+# least privilege: the spreadsheets, and Drive file metadata (modifiedTime) only; read-only when nothing is written
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets", "https://www.googleapis.com/auth/drive.metadata.readonly")
+READ_SCOPES = ("https://www.googleapis.com/auth/spreadsheets.readonly",
+               "https://www.googleapis.com/auth/drive.metadata.readonly")
 READ_PARAMS = {"valueRenderOption": "UNFORMATTED_VALUE", "dateTimeRenderOption": "SERIAL_NUMBER",
                "majorDimension": "ROWS"}
 QUOTA_WINDOW_S = 60.0  # Sheets' read and write quotas are counted per minute
@@ -54,8 +56,9 @@ METADATA_FIELDS = ("spreadsheetId,properties(title,locale,timeZone),"
                    "sheets(properties(sheetId,title,index,gridProperties(rowCount,columnCount)))")
 
 
-def load_credentials(path: Path) -> service_account.Credentials:
-    """Service-account credentials from a JSON key file. ConfigError (naming the file, never its content)."""
+def load_credentials(path: Path, *, scopes: tuple[str, ...] = SCOPES) -> service_account.Credentials:
+    """Service-account credentials from a JSON key file, for `scopes` (READ_SCOPES when nothing is written).
+    ConfigError (naming the file, never its content)."""
     where = "sheets.credentials_file"
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
@@ -74,7 +77,7 @@ def load_credentials(path: Path) -> service_account.Credentials:
     register(str(info["private_key"]))
     register_private_key(str(info["private_key"]))  # each line too: a message may quote one
     try:
-        return service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
+        return service_account.Credentials.from_service_account_info(info, scopes=list(scopes))
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{where}: {path}: the private key cannot be read ({type(e).__name__})") from None
 

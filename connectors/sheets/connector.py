@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 
 from connectors.base import Connector, PullResult, WriteOp, WriteTarget, fields_landed, table_digest
 from connectors.http import TLS, RetryPolicy
-from connectors.sheets.client import SheetsClient, load_credentials
+from connectors.sheets.client import READ_SCOPES, SCOPES, SheetsClient, load_credentials
 from connectors.sheets.mapping import SheetsMapping, _Tab
 from connectors.sheets.settings import SheetsSettings, SpreadsheetSettings
 from connectors.sheets.values import Locale, col_letter, locale_for, norm_header, parse_date, parse_number, quote_tab
@@ -288,7 +288,9 @@ class SheetsConnector(Connector):
         self.settings = settings
         self.mapping = mapping
         self.policy = policy
-        self._credentials = load_credentials(credentials_file) if client is None else None
+        wb = settings.writeback
+        scopes = SCOPES if wb.fields or wb.results_tab else READ_SCOPES  # (read-only: read scopes only)
+        self._credentials = load_credentials(credentials_file, scopes=scopes) if client is None else None
         self._client = client
         self._layouts: dict[str, dict] = {}  # spreadsheet label -> layout data (its "sheet" record)
         self._rows: dict[str, int] = {}  # register record key -> its row number when last read

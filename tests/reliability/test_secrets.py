@@ -37,7 +37,8 @@ pytestmark = pytest.mark.slow
 JIRA_TOKEN = "jiraTok3n-QX7Z_9fd2a61c0b8e4d77="
 M365_SECRET = "m365~S3cr3t.Zq8-Lw_41e9b7c2d0aa"
 FORMATS = ("html", "json", "csv", "xlsx", "md")
-SECRET_FILES = (".jira-token", ".google-key.json", ".m365-secret", ".m365-cert.pem")  # name endings of the files that hold them
+# the name endings of the files that hold the credentials
+SECRET_FILES = (".jira-token", ".google-key.json", ".m365-secret", ".m365-cert.pem")
 
 
 def b64(text: str) -> set[str]:
@@ -316,7 +317,8 @@ def test_a_secret_pasted_into_the_config_is_not_echoed(world, key, value, tmp_pa
     text = world.config.read_text()
     assert 'token_env = ""\n' in text and 'token_file = "config.jira-token"\n' in text
     if key == "token_env":
-        text = text.replace('token_env = ""\n', f'token_env = "{value}"\n').replace('token_file = "config.jira-token"\n', "")
+        text = text.replace('token_env = ""\n', f'token_env = "{value}"\n')
+        text = text.replace('token_file = "config.jira-token"\n', "")
     else:
         text = text.replace('token_file = "config.jira-token"\n', f'token_file = "{value}"\n')
     bad = world.dir / f"pasted-{key}.toml"  # (beside the files it names)
