@@ -23,7 +23,8 @@ from hub import cli, config
 from hub.errors import ConfigError
 from hub.sandbox.run import m365_section, sheets_section, start, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,  # (urllib3 warns about the unverified host too; the hub's own warning is tested)
+              pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]
 
 SYSTEMS = ("jira", "sheets", "m365")
 HEAD = '[hub]\ntimezone = "Europe/London"\n\n[state]\nurl = "state.db"\n'
