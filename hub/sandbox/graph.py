@@ -1087,6 +1087,8 @@ class GraphApp(App):
             since, upto, after = -1, lst.seq, 0  # a fresh enumeration: every live item, no tombstones
         else:
             since, upto, after = self._read_delta_token(lst, token)
+            if after == 0:  # a delta link: a new round, whose own delta link comes after what it returns
+                upto = lst.seq
             if since >= 0 and since < lst.horizon:
                 fresh = f"{req.base_url}{req.path}"
                 raise HTTPError(410, "", headers={"Location": fresh}, body={"error": {

@@ -182,6 +182,15 @@ def test_delta_links_and_the_410_for_a_stale_token(http, base, ids, graph_server
     assert gone.json()["error"]["code"] == "resyncRequired" and gone.headers["Location"].startswith(base)
 
 
+def test_a_delta_link_moves_past_the_changes_it_returned(http, base, ids):
+    url = f"{base}/sites/{ids['site_id']}/lists/{ids['register']}/items"
+    link = ok(http.get(f"{url}/delta", params={"$top": "1000"}))["@odata.deltaLink"]
+    assert ok(http.patch(f"{url}/1/fields", json={"PMOOpenViolations": 7})) is not None
+    changes = ok(http.get(link))
+    assert [i["id"] for i in changes["value"]] == ["1"]
+    assert ok(http.get(changes["@odata.deltaLink"]))["value"] == []  # returned once, not again every round
+
+
 def test_patch_fields_returns_the_field_set(http, base, ids, validate):
     url = f"{base}/sites/{ids['site_id']}/lists/{ids['register']}/items/1/fields"
     r = http.patch(url, json={"PMOCompliance": "At risk", "PMOOpenViolations": 2})
