@@ -41,7 +41,7 @@ GRAPH_BATCH = 20
 
 # route templates (as the sandbox counts them) that are writes / authentication
 _JIRA_WRITES = {"PUT /rest/api/{ver}/issue/{key}", "POST /rest/api/{ver}/issue/{key}/comment",
-                "PUT /rest/api/{ver}/issue/{key}/comment/{id}"}
+                "PUT /rest/api/{ver}/issue/{key}/comment/{id}", "POST /rest/api/{ver}/bulk/issues/fields"}
 _SHEETS_AUTH = ("POST /oauth2/", "GET /v1/projects/")
 _GRAPH_WRITE_PREFIXES = ("POST /v1.0/$batch", "PATCH ", "POST /v1.0/teams/", "POST /v1.0/users/", "PUT ", "DELETE ")
 

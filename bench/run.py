@@ -177,6 +177,9 @@ def measure(sb: BenchSandbox, config: str, *, args: list[str], log: Path, prev_b
     out: dict[str, Any] = {
         **proc, "command": " ".join(args),
         "requests": {s: req[s] for s in systems}, "minimum": mins,
+        "routes": {s: {**(stats.get(s) or {}).get("routes", {}),
+                       **{f"(in $batch) {k}": v for k, v in ((stats.get(s) or {}).get("batched") or {}).items()}}
+                   for s in (*systems, "login") if s in stats},
         "ratio": {s: {k: _r(req[s][k], mins[s][k]) for k in ("reads", "writes", "total")} for s in systems},
         "auth_requests": sum(req[s]["auth"] for s in systems),
         "retry_wait_s": rstats.get("retry_wait_s", 0.0),

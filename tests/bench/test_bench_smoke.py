@@ -85,3 +85,23 @@ def test_baseline_and_engine(results):
     e = data["engine"]
     assert e["projects"] == 20 and e["work_items"] == 500 and e["results"] > 0 and e["results_per_s"] > 0
     assert any(line.startswith("Naive baseline vs hub") for line in lines)
+
+
+def test_requests_are_classified_by_route():
+    from bench.minimum import classify
+
+    stats = {"jira": {"routes": {"GET /rest/api/{ver}/serverInfo": 1, "GET /rest/api/{ver}/search/jql": 3,
+                                 "POST /rest/api/{ver}/bulk/issues/fields": 2, "GET /rest/api/{ver}/bulk/queue/{task}": 2,
+                                 "POST /rest/api/{ver}/issue/{key}/comment": 5}},
+             "sheets": {"routes": {"POST /oauth2/v4/token": 1, "GET /drive/v3/files/{id}": 1,
+                                   "POST /v4/spreadsheets/{id}/values:batchUpdate": 1}},
+             "graph": {"routes": {"POST /v1.0/$batch": 3, "GET /v1.0/sites/{site}/lists": 1},
+                       "batched": {"GET /v1.0/sites/{site}/lists/{list}/items/delta": 2,
+                                   "PATCH /v1.0/sites/{site}/lists/{list}/items/{item}/fields": 40}},
+             "login": {"total": 2}}
+    out = classify(stats)
+    assert (out["jira"]["reads"], out["jira"]["writes"], out["jira"]["auth"]) == (6, 7, 0)
+    assert (out["sheets"]["reads"], out["sheets"]["writes"], out["sheets"]["auth"]) == (1, 1, 1)
+    # one $batch carried the two delta reads, two carried the 40 PATCHes; msal's requests are authentication
+    assert (out["graph"]["reads"], out["graph"]["writes"], out["graph"]["auth"]) == (2, 2, 2)
+    assert out["graph"]["total"] == 4 and out["graph"]["all"] == 6
