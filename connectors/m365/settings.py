@@ -101,7 +101,7 @@ class M365Settings(_Section):
     pull: list[Literal["register", "raid", "status_reports", "approvals", "planner", "finance"]] = \
         Field(default_factory=lambda: list(PARTS))
     mapping: str = "m365.toml"
-    page_size: int = Field(200, ge=1, le=5000)
+    page_size: int = Field(5000, ge=1, le=5000)  # list items per page: SharePoint's largest (Graph's default is 200)
     timeout_s: float = Field(30.0, gt=0)
     writeback: M365Writeback = Field(default_factory=M365Writeback)
     publish: M365Publish = Field(default_factory=M365Publish)
